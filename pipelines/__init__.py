@@ -1,0 +1,1 @@
+"""Entry points and composition: CLI, typed config, the rebuild graph, runner options."""

@@ -1,0 +1,131 @@
+"""`refinery` command line: rebuild datasets from a config and inspect what was published.
+
+Exit codes: 0 success (including a no-op rebuild), 1 the run failed (nothing half-published),
+2 the config or the command line is wrong (no work started).
+"""
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from pipelines.config import ConfigError, load_config
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    cells = [[("" if r.get(c) is None else f"{r[c]:,}" if isinstance(r[c], int) else str(r[c]))
+              for c in columns] for r in rows]
+    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
+    return "\n".join(lines)
+
+
+def _configure_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", force=True,
+                        datefmt="%H:%M:%S", stream=sys.stderr)
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    for name in ("pipelines", "transforms"):
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.INFO)
+
+
+def _rebuild(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from pipelines.rebuild import STAGES, rebuild
+
+    if args.stage and args.stage not in STAGES:
+        print(f"error: unknown stage {args.stage!r}; known: {', '.join(STAGES)}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        config = load_config(args.config)
+    except ConfigError as error:
+        print(f"config error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        summary = rebuild(config, args.stage, beam_args)
+    except Exception as error:  # Beam wraps worker errors; show the cause, not the traceback
+        message = str(error)
+        marker = message.find("publish failed:")
+        reason = message[marker:].splitlines()[0] if marker >= 0 else message.splitlines()[-1]
+        logging.getLogger("pipelines").debug("rebuild failed", exc_info=True)
+        print(f"rebuild failed: {reason}", file=sys.stderr)
+        return EXIT_FAILED
+    print(_table([vars(row) for row in summary],
+                 ["stage", "dataset", "version", "status", "rows", "path"]))
+    return 0
+
+
+def _datasets(args: argparse.Namespace) -> int:
+    from transforms.publish import catalog, store
+
+    try:
+        if args.action == "list":
+            rows = catalog.list_datasets(args.root)
+            if not rows:
+                print(f"no published datasets under {args.root}")
+                return 0
+            print(_table(rows, ["dataset", "latest", "versions", "rows", "stage", "created_at"]))
+        elif args.action == "show":
+            ref = catalog.parse_ref(args.ref)
+            print(json.dumps(store.read_manifest(ref.root, ref.dataset, ref.version), indent=2))
+        else:
+            result = catalog.diff(catalog.parse_ref(args.a), catalog.parse_ref(args.b))
+            print(f"{result['a']}  ->  {result['b']}"
+                  f"   (content {'identical' if result['content_equal'] else 'differs'})\n")
+            print(_table(result["rows"], ["split", "a", "b", "change"]))
+            schema = result["schema"]
+            print("\nschema: " + ("unchanged" if not any(schema.values()) else
+                                  "; ".join(f"{k}: {v}" for k, v in schema.items() if v)))
+            if result["label_column"]:
+                print(f"\n{result['label_column']} distribution changes:")
+                print(_table(result["labels"], ["label", "a", "b", "change"])
+                      if result["labels"] else "  none")
+    except (ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="refinery", description="Rebuild versioned, validated fine-tuning datasets.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = parser.add_subparsers(dest="command", required=True)
+    rebuild = commands.add_parser(
+        "rebuild", help="run the stages of a config and publish their datasets",
+        description="Any flag not listed here goes to Beam (e.g. --runner DataflowRunner, "
+                    "--direct_num_workers 2).")
+    rebuild.add_argument("config", help="rebuild config (YAML)")
+    rebuild.add_argument("--stage", help="run only this stage")
+    datasets = commands.add_parser("datasets", help="inspect published datasets")
+    actions = datasets.add_subparsers(dest="action", required=True)
+    actions.add_parser("list", help="datasets under a root").add_argument("root")
+    actions.add_parser("show", help="a version's manifest").add_argument(
+        "ref", help="ROOT/DATASET[@VERSION]")
+    diff = actions.add_parser("diff", help="compare two versions")
+    diff.add_argument("a", help="ROOT/DATASET[@VERSION]")
+    diff.add_argument("b", help="ROOT/DATASET[@VERSION]")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "rebuild":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    _configure_logging(args.verbose)
+    if args.command == "rebuild":
+        return _rebuild(args, extra)
+    return _datasets(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,176 @@
+"""The typed rebuild config: one YAML file, validated on load before any work starts.
+
+Relative paths resolve against the config file's folder. Errors name the key (e.g.
+`sources[1].format`) or the path, so a scheduler log says exactly what to fix.
+"""
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from apache_beam.io.filesystems import FileSystems
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from transforms.ingest.records import CANONICAL_FIELDS
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class ConfigError(ValueError):
+    """A config that cannot run: shown to the user as one message, exit code 2."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceConfig(_Strict):
+    """One input corpus: where it is, how to read it, which columns become which fields."""
+
+    name: str
+    path: str = Field(description="file, glob or saved-dataset folder on any Beam filesystem")
+    format: Literal["jsonl", "csv", "parquet", "hf"]
+    kind: Literal["document", "judgement"] = "document"
+    fields: dict[str, str] = Field(default_factory=dict,
+                                   description="canonical field -> source column")
+    encoding: str = "utf-8"
+    csv_delimiter: str = ","
+    hf_split: str | None = None
+    dataset: str | None = Field(default=None, description="published dataset; default: name")
+    split: str = "train"
+
+    @field_validator("name", "dataset", "split")
+    @classmethod
+    def _identifier(cls, value: str | None) -> str | None:
+        if value is not None and not _NAME.match(value):
+            raise ValueError(f"{value!r} must be lower_snake_case (letters, digits, _)")
+        return value
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        import codecs
+
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(f"unknown encoding {value!r}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _known_fields(self) -> "SourceConfig":
+        required, optional = CANONICAL_FIELDS[self.kind]
+        unknown = sorted(set(self.fields) - set(required) - set(optional))
+        if unknown:
+            raise ValueError(f"fields: unknown canonical field(s) {unknown} for kind "
+                             f"{self.kind!r}; known: {sorted(required + optional)}")
+        return self
+
+    @property
+    def dataset_name(self) -> str:
+        return self.dataset or self.name
+
+
+class IngestConfig(_Strict):
+    """Settings of the ingest stage."""
+
+    max_text_length: int = Field(default=10_000, gt=0)
+    keep_unmapped_as_metadata: bool = True
+    num_shards: int = Field(default=1, gt=0, description="Parquet files per split")
+
+
+class StagesConfig(_Strict):
+    ingest: IngestConfig = IngestConfig()
+
+
+class RebuildConfig(_Strict):
+    """A whole rebuild: sources, stage settings, where to publish, the seed."""
+
+    output_root: str
+    seed: int = 0
+    sources: list[SourceConfig] = Field(min_length=1)
+    stages: StagesConfig = StagesConfig()
+    # Set by `load_config`, not by the YAML: the folder relative paths resolve against.
+    base_dir: str = Field(default=".", exclude=True)
+
+    @model_validator(mode="after")
+    def _unique(self) -> "RebuildConfig":
+        names = [s.name for s in self.sources]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise ValueError(f"sources: duplicate source name(s) {duplicated}")
+        seen: dict[tuple[str, str], str] = {}
+        kinds: dict[str, str] = {}
+        for source in self.sources:
+            key = (source.dataset_name, source.split)
+            if key in seen:
+                raise ValueError(f"sources: {seen[key]!r} and {source.name!r} both publish "
+                                 f"{key[0]}/{key[1]}; give one a different dataset or split")
+            seen[key] = source.name
+            if kinds.setdefault(source.dataset_name, source.kind) != source.kind:
+                raise ValueError(f"sources: dataset {source.dataset_name!r} mixes kinds")
+        return self
+
+    def resolve(self, path: str) -> str:
+        """A config path as an absolute local path or a filesystem URL."""
+        if "://" in path or Path(path).is_absolute():
+            return path
+        return str((Path(self.base_dir) / path).resolve())
+
+    @property
+    def root(self) -> str:
+        return self.resolve(self.output_root)
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def _format_validation_error(error: ValidationError, path: Path) -> str:
+    lines = []
+    for item in error.errors():
+        where = _location(item["loc"])
+        if item["type"] == "extra_forbidden":
+            lines.append(f"{where}: unknown key")
+        elif item["type"] == "missing":
+            lines.append(f"{where}: required key is missing")
+        else:
+            lines.append(f"{where}: {item['msg'].removeprefix('Value error, ')}")
+    return f"{path}: invalid config\n  " + "\n  ".join(lines)
+
+
+def matched_files(config: RebuildConfig, source: SourceConfig) -> list[str]:
+    """The files (or, for `hf`, the saved-dataset folder) a source reads."""
+    pattern = config.resolve(source.path)
+    if source.format == "hf":
+        return [pattern] if FileSystems.exists(pattern) else []
+    result = FileSystems.match([pattern])[0]
+    return sorted(m.path for m in result.metadata_list)
+
+
+def load_config(path: str | Path) -> RebuildConfig:
+    """Load, type-check and check the inputs exist; raise ConfigError with one clear message."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys at the top level")
+    try:
+        config = RebuildConfig(**raw, base_dir=str(path.resolve().parent))
+    except ValidationError as error:
+        raise ConfigError(_format_validation_error(error, path)) from None
+    except TypeError as error:
+        raise ConfigError(f"{path}: invalid config: {error}") from None
+    for index, source in enumerate(config.sources):
+        if not matched_files(config, source):
+            raise ConfigError(f"{path}: sources[{index}].path: no file matches "
+                              f"{config.resolve(source.path)!r}")
+    return config

@@ -1,0 +1,79 @@
+"""One place where each published dataset's schema and Great Expectations suite are declared.
+
+Expectations are plain data (the Great Expectations class name and its arguments) so that this
+module stays importable without loading Great Expectations; `transforms.publish.validation` turns
+them into a suite at validation time.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from schemas import records
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """A Great Expectations expectation by class name, e.g. `ExpectColumnValuesToNotBeNull`."""
+
+    type: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DatasetContract:
+    """What a published dataset of one kind must look like."""
+
+    kind: str
+    schema: pa.Schema
+    expectations: tuple[Expectation, ...]
+    # Column whose distribution `refinery datasets diff` compares, if any.
+    label_column: str | None = None
+
+
+def _not_null(*columns: str) -> tuple[Expectation, ...]:
+    return tuple(Expectation("ExpectColumnValuesToNotBeNull", {"column": c}) for c in columns)
+
+
+CONTRACTS: dict[str, DatasetContract] = {
+    "document": DatasetContract(
+        kind="document",
+        schema=records.DOCUMENT,
+        expectations=(
+            *_not_null("id", "text"),
+            Expectation("ExpectColumnValuesToBeUnique", {"column": "id"}),
+            Expectation("ExpectColumnValueLengthsToBeBetween", {"column": "text", "min_value": 1}),
+        ),
+        label_column="label",
+    ),
+    "judgement": DatasetContract(
+        kind="judgement",
+        schema=records.JUDGEMENT,
+        expectations=(
+            *_not_null("query", "doc_id", "grade"),
+            Expectation("ExpectCompoundColumnsToBeUnique", {"column_list": ["query", "doc_id"]}),
+        ),
+        label_column="grade",
+    ),
+    "dead_letter": DatasetContract(
+        kind="dead_letter",
+        schema=records.DEAD_LETTER,
+        expectations=(
+            *_not_null("stage", "source", "file", "reason", "detail"),
+            Expectation(
+                "ExpectColumnValuesToBeInSet",
+                {"column": "reason", "value_set": list(records.INGEST_DROP_REASONS)},
+            ),
+        ),
+        label_column="reason",
+    ),
+}
+
+
+def contract_for(kind: str) -> DatasetContract:
+    """The contract of a dataset kind; a clear error for a kind nobody declared."""
+    try:
+        return CONTRACTS[kind]
+    except KeyError:
+        raise KeyError(f"no dataset contract for kind {kind!r}; known: {sorted(CONTRACTS)}") from None

@@ -1,0 +1,55 @@
+"""Canonical record types, as pyarrow schemas.
+
+Every ingested source becomes one of these; every published dataset declares one of them (or a
+stage-specific schema) in `schemas.datasets`. `metadata` holds the source columns that the field
+mapping did not claim, as a JSON object string, so that Parquet readers that do not support map
+types (and `datasets.load_dataset`) load it unchanged.
+"""
+
+import pyarrow as pa
+
+DOCUMENT = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("text", pa.string(), nullable=False),
+        pa.field("label", pa.string()),
+        pa.field("domain", pa.string()),
+        pa.field("metadata", pa.string()),
+    ]
+)
+
+JUDGEMENT = pa.schema(
+    [
+        pa.field("query", pa.string(), nullable=False),
+        pa.field("doc_id", pa.string(), nullable=False),
+        pa.field("grade", pa.float64(), nullable=False),
+        pa.field("metadata", pa.string()),
+    ]
+)
+
+DEAD_LETTER = pa.schema(
+    [
+        pa.field("stage", pa.string(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("file", pa.string(), nullable=False),
+        pa.field("row", pa.int64()),
+        pa.field("field", pa.string()),
+        pa.field("reason", pa.string(), nullable=False),
+        pa.field("detail", pa.string(), nullable=False),
+        pa.field("raw", pa.string()),
+    ]
+)
+
+RECORD_SCHEMAS: dict[str, pa.Schema] = {"document": DOCUMENT, "judgement": JUDGEMENT}
+
+# Why an ingested row was sent to dead letter: stable snake_case names, counted per source.
+INGEST_DROP_REASONS = (
+    "unparseable",
+    "undecodable_bytes",
+    "wrong_type",
+    "missing_field",
+    "empty_field",
+    "text_too_long",
+    "duplicate_id_conflict",
+    "unreadable_file",
+)

@@ -1,0 +1,1 @@
+"""Publish: every stage output goes through staging -> validation -> atomic promote -> manifest."""

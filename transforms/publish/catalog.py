@@ -1,0 +1,94 @@
+"""Read-side of the store for people: list datasets, show a version, diff two versions (polars)."""
+
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+from apache_beam.io.filesystems import FileSystems
+
+from schemas.datasets import contract_for
+from transforms.publish import store
+
+
+@dataclass(frozen=True)
+class DatasetRef:
+    root: str
+    dataset: str
+    version: str
+
+
+def parse_ref(text: str) -> DatasetRef:
+    """`ROOT/DATASET[@VERSION]`; without a version, the one LATEST names."""
+    path, _, version = text.partition("@")
+    path = path.rstrip("/")
+    root, _, dataset = path.rpartition("/")
+    if not root or not dataset:
+        raise ValueError(f"{text!r}: expected ROOT/DATASET[@VERSION]")
+    if not version:
+        version = store.latest_version(root, dataset) or ""
+        if not version:
+            raise ValueError(f"{text!r}: no LATEST under {store.join(root, dataset)}")
+    if not store.is_published(root, dataset, version):
+        raise ValueError(f"{text!r}: version {version} is not published")
+    return DatasetRef(root, dataset, version)
+
+
+def list_datasets(root: str) -> list[dict[str, Any]]:
+    rows = []
+    for dataset in store.list_datasets(root):
+        versions = store.list_versions(root, dataset)
+        latest = store.latest_version(root, dataset)
+        if not versions:
+            continue
+        manifest = store.read_manifest(root, dataset, latest) if latest else {}
+        rows.append({"dataset": dataset, "latest": latest, "versions": len(versions),
+                     "rows": manifest.get("rows"), "stage": manifest.get("stage"),
+                     "created_at": manifest.get("created_at")})
+    return rows
+
+
+def read_split(ref: DatasetRef, split: str) -> pl.DataFrame:
+    manifest = store.read_manifest(ref.root, ref.dataset, ref.version)
+    final = store.version_dir(ref.root, ref.dataset, ref.version)
+    frames = []
+    for relative in manifest["splits"][split]["files"]:
+        with FileSystems.open(store.join(final, relative)) as handle:
+            frames.append(pl.read_parquet(handle))
+    return pl.concat(frames) if frames else pl.DataFrame()
+
+
+def diff(a: DatasetRef, b: DatasetRef) -> dict[str, Any]:
+    """Row counts per split, schema changes and label-distribution changes between versions."""
+    ma = store.read_manifest(a.root, a.dataset, a.version)
+    mb = store.read_manifest(b.root, b.dataset, b.version)
+    splits = sorted(set(ma["splits"]) | set(mb["splits"]))
+    rows = [{"split": s, "a": ma["splits"].get(s, {}).get("rows", 0),
+             "b": mb["splits"].get(s, {}).get("rows", 0)} for s in splits]
+    for row in rows:
+        row["change"] = row["b"] - row["a"]
+    fields_a = {f["name"]: f["type"] for f in ma["schema"]}
+    fields_b = {f["name"]: f["type"] for f in mb["schema"]}
+    schema = {
+        "added": sorted(set(fields_b) - set(fields_a)),
+        "removed": sorted(set(fields_a) - set(fields_b)),
+        "retyped": sorted(n for n in set(fields_a) & set(fields_b) if fields_a[n] != fields_b[n]),
+    }
+    label_column = contract_for(mb["kind"]).label_column
+    labels: list[dict[str, Any]] = []
+    if label_column and label_column in fields_a and label_column in fields_b:
+        def counts(ref: DatasetRef, manifest: dict[str, Any]) -> pl.DataFrame:
+            frames = [read_split(ref, s).select(label_column) for s in manifest["splits"]]
+            frame = pl.concat(frames) if frames else pl.DataFrame({label_column: []})
+            return frame.group_by(label_column).len()
+
+        joined = (counts(a, ma).rename({"len": "a"})
+                  .join(counts(b, mb).rename({"len": "b"}), on=label_column, how="full",
+                        coalesce=True)
+                  .fill_null(0)
+                  .with_columns((pl.col("b") - pl.col("a")).alias("change"))
+                  .filter(pl.col("change") != 0)
+                  .sort(label_column, nulls_last=True))
+        labels = joined.rename({label_column: "label"}).to_dicts()
+    return {"a": f"{a.dataset}@{a.version}", "b": f"{b.dataset}@{b.version}", "rows": rows,
+            "schema": schema, "label_column": label_column, "labels": labels,
+            "content_equal": ma["content_hash"] == mb["content_hash"]}

@@ -1,0 +1,113 @@
+"""The on-disk layout of published datasets, on any Beam filesystem (local, gs://, ...).
+
+    <root>/<dataset>/<version>/data/<split>-00000-of-0000N.parquet
+    <root>/<dataset>/<version>/README.md        dataset card (Hugging Face `configs` front matter)
+    <root>/<dataset>/<version>/validation.json  Great Expectations result
+    <root>/<dataset>/<version>/manifest.json    written last: a version without it is not published
+    <root>/<dataset>/LATEST                     the current version id
+    <root>/<dataset>/.staging/<version>-<run>/  work in progress, never read by consumers
+
+A version becomes visible only when its manifest exists, and LATEST is replaced by a rename, so a
+crash at any point leaves either the old state or the new one.
+"""
+
+import json
+import posixpath
+from typing import Any
+
+from apache_beam.io.filesystems import FileSystems
+
+MANIFEST = "manifest.json"
+LATEST = "LATEST"
+STAGING = ".staging"
+
+
+def join(*parts: str) -> str:
+    return FileSystems.join(*parts)
+
+
+def version_dir(root: str, dataset: str, version: str) -> str:
+    return join(root, dataset, version)
+
+
+def staging_dir(root: str, dataset: str, version: str, run_id: str) -> str:
+    return join(root, dataset, STAGING, f"{version}-{run_id}")
+
+
+def write_text(path: str, text: str) -> None:
+    with FileSystems.create(path) as handle:
+        handle.write(text.encode("utf-8"))
+
+
+def read_text(path: str) -> str:
+    with FileSystems.open(path) as handle:
+        return handle.read().decode("utf-8")
+
+
+def write_json(path: str, value: Any) -> None:
+    write_text(path, json.dumps(value, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def is_published(root: str, dataset: str, version: str) -> bool:
+    return FileSystems.exists(join(version_dir(root, dataset, version), MANIFEST))
+
+
+def read_manifest(root: str, dataset: str, version: str) -> dict[str, Any]:
+    return json.loads(read_text(join(version_dir(root, dataset, version), MANIFEST)))
+
+
+def latest_version(root: str, dataset: str) -> str | None:
+    path = join(root, dataset, LATEST)
+    if not FileSystems.exists(path):
+        return None
+    return read_text(path).strip() or None
+
+
+def set_latest(root: str, dataset: str, version: str, run_id: str) -> None:
+    """Point LATEST at a published version by writing a temporary file and renaming it over."""
+    if not is_published(root, dataset, version):
+        raise FileNotFoundError(f"{dataset}@{version} is not published under {root}")
+    target = join(root, dataset, LATEST)
+    temporary = join(root, dataset, f".{LATEST}.{run_id}")
+    write_text(temporary, version + "\n")
+    FileSystems.rename([temporary], [target])
+
+
+def _children(path: str) -> list[str]:
+    """Immediate child names of a directory-like path."""
+    if not FileSystems.exists(path):
+        return []
+    prefix = path.rstrip("/") + "/"
+    names = set()
+    for metadata in FileSystems.match([prefix + "**"])[0].metadata_list:
+        relative = metadata.path[len(prefix):]
+        if relative:
+            names.add(relative.split("/", 1)[0])
+    return sorted(names)
+
+
+def list_datasets(root: str) -> list[str]:
+    return [name for name in _children(root) if not name.startswith(".")]
+
+
+def list_versions(root: str, dataset: str) -> list[str]:
+    """Published versions, oldest first by their manifest's creation time."""
+    versions = [v for v in _children(join(root, dataset))
+                if not v.startswith(".") and v != LATEST and is_published(root, dataset, v)]
+    return sorted(versions, key=lambda v: read_manifest(root, dataset, v).get("created_at", ""))
+
+
+def promote(staging: str, files: list[str], final: str, manifest: dict[str, Any]) -> None:
+    """Move staged files (paths relative to `staging`) into the version folder, manifest last.
+
+    A folder left by a crash during an earlier promote has no manifest; it is cleared first.
+    """
+    if FileSystems.exists(final):
+        FileSystems.delete([final])
+    parents = sorted({posixpath.dirname(join(final, f)) for f in files} | {final})
+    for parent in parents:  # object stores have no folders; a local filesystem needs them
+        if "://" not in parent and not FileSystems.exists(parent):
+            FileSystems.mkdirs(parent)
+    FileSystems.rename([join(staging, f) for f in files], [join(final, f) for f in files])
+    write_json(join(final, MANIFEST), manifest)
+    FileSystems.delete([staging])

@@ -1,0 +1,222 @@
+"""The one publish path every stage uses: staging -> Great Expectations -> atomic promote.
+
+`Publish` takes the output datasets of a stage, writes each split to a staging folder with Beam's
+parquetio, computes row counts and content hashes in the same pass, validates every staged dataset,
+and only if all of them pass promotes them together (manifest last, then LATEST). If any fails,
+nothing is promoted, LATEST is unchanged and the validation report stays in staging.
+"""
+
+import datetime as dt
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import apache_beam as beam
+import pyarrow as pa
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
+
+from schemas.datasets import contract_for
+from transforms.publish import store
+from transforms.publish.card import render_card
+from transforms.publish.content import SplitSummary, SummariseSplitFn
+from transforms.publish.validation import validate_frame
+
+LOG = logging.getLogger(__name__)
+
+
+class PublishError(RuntimeError):
+    """Validation failed for at least one dataset of a stage; nothing of that stage was promoted."""
+
+
+@dataclass(frozen=True)
+class PublishSpec:
+    """Everything the manifest records about one dataset version, known before the run starts."""
+
+    root: str
+    dataset: str
+    version: str
+    kind: str
+    stage: str
+    splits: tuple[str, ...]
+    run_id: str
+    started_at: float
+    code_version: str
+    git_commit: str | None = None
+    num_shards: int = 1
+    config: dict[str, Any] = field(default_factory=dict)
+    inputs: tuple[dict[str, Any], ...] = ()
+    parents: dict[str, str] = field(default_factory=dict)
+    seeds: dict[str, int] = field(default_factory=dict)
+    models: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def staging(self) -> str:
+        return store.staging_dir(self.root, self.dataset, self.version, self.run_id)
+
+    @property
+    def final(self) -> str:
+        return store.version_dir(self.root, self.dataset, self.version)
+
+
+@dataclass(frozen=True)
+class StagedDataset:
+    """A dataset written and validated in staging, waiting for the stage's promote step."""
+
+    spec: PublishSpec
+    files: tuple[str, ...]  # relative to the staging folder
+    manifest: dict[str, Any]
+
+    @property
+    def valid(self) -> bool:
+        return self.manifest["validation"]["success"]
+
+
+@dataclass(frozen=True)
+class DatasetOutput:
+    """A dataset a stage wants published: its spec, one PCollection of rows per split, and
+    optionally a PCollection of (reason, count) for rows it dropped on the way."""
+
+    spec: PublishSpec
+    splits: dict[str, beam.PCollection]
+    drops: beam.PCollection | None = None
+
+
+def _relative(staging: str, path: str) -> str:
+    return path[len(staging.rstrip("/")) + 1:]
+
+
+def _read_staged(paths: list[str], schema: pa.Schema, columns: list[str]) -> pa.Table:
+    tables = []
+    for path in paths:
+        with FileSystems.open(path) as handle:
+            tables.append(pq.read_table(handle, columns=columns))
+    return pa.concat_tables(tables) if tables else schema.empty_table().select(columns)
+
+
+def _expectation_columns(kind: str) -> list[str]:
+    """Only the columns the suite looks at are loaded for validation."""
+    contract = contract_for(kind)
+    columns: list[str] = []
+    for expectation in contract.expectations:
+        for name in [expectation.kwargs.get("column"), *expectation.kwargs.get("column_list", [])]:
+            if name and name not in columns:
+                columns.append(name)
+    return columns
+
+
+class ValidateStagedFn(beam.DoFn):
+    """Validates a staged dataset and prepares its manifest and card; promotes nothing."""
+
+    def process(self, spec: PublishSpec, written: list[str], summaries: list[SplitSummary],
+                drops: list[tuple[str, int]]):
+        contract = contract_for(spec.kind)
+        staged_paths = sorted(written)
+        table = _read_staged(staged_paths, contract.schema, _expectation_columns(spec.kind))
+        summary = validate_frame(table.to_pandas(), contract, spec.dataset)
+        store.write_json(store.join(spec.staging, "validation.json"), summary.report)
+        by_split = {s.split: s for s in summaries}
+        files = [_relative(spec.staging, p) for p in staged_paths]
+        splits = {
+            split: {"rows": by_split[split].rows, "content_hash": by_split[split].content_hash,
+                    "files": sorted(f for f in files if f.startswith(f"data/{split}-"))}
+            for split in spec.splits
+        }
+        overall = hashlib.sha256(
+            "".join(f"{s}\0{splits[s]['content_hash']}\n" for s in sorted(splits)).encode()
+        ).hexdigest()
+        manifest = {
+            "dataset": spec.dataset, "version": spec.version, "kind": spec.kind,
+            "stage": spec.stage, "run_id": spec.run_id,
+            "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "splits": splits, "rows": sum(s["rows"] for s in splits.values()),
+            "content_hash": overall,
+            "schema": [{"name": f.name, "type": str(f.type), "nullable": f.nullable}
+                       for f in contract.schema],
+            "config": spec.config, "inputs": list(spec.inputs), "parents": spec.parents,
+            "code_version": spec.code_version, "git_commit": spec.git_commit,
+            "seeds": spec.seeds, "models": spec.models,
+            "validation": {"success": summary.success, "evaluated": summary.evaluated,
+                           "failed": summary.failed},
+            "drop_counts": dict(sorted(drops)),
+        }
+        store.write_text(store.join(spec.staging, "README.md"), render_card(manifest))
+        yield StagedDataset(spec, (*files, "README.md", "validation.json"), manifest)
+
+
+class PromoteAllFn(beam.DoFn):
+    """Promotes every staged dataset of a stage, or none if any failed validation."""
+
+    def process(self, staged: list[StagedDataset]):
+        failed = [s for s in staged if not s.valid]
+        if failed:
+            lines = [f"{s.spec.dataset}@{s.spec.version}: {s.manifest['validation']['failed']} "
+                     f"(report: {store.join(s.spec.staging, 'validation.json')})" for s in failed]
+            raise PublishError("publish failed: validation did not pass, nothing was promoted; "
+                               + "; ".join(lines))
+        for item in sorted(staged, key=lambda s: s.spec.dataset):
+            manifest = dict(item.manifest, wall_time_s=round(time.time() - item.spec.started_at, 2))
+            store.promote(item.spec.staging, list(item.files), item.spec.final, manifest)
+        for item in staged:
+            store.set_latest(item.spec.root, item.spec.dataset, item.spec.version, item.spec.run_id)
+            LOG.info("published %s@%s (%s rows) to %s", item.spec.dataset, item.spec.version,
+                     f"{item.manifest['rows']:,}", item.spec.final)
+            yield f"{item.spec.dataset}@{item.spec.version}"
+
+
+class StageDataset(beam.PTransform):
+    """Writes one dataset's splits to staging and validates it."""
+
+    def __init__(self, output: DatasetOutput) -> None:
+        super().__init__(label=f"Stage {output.spec.dataset}")
+        self._output = output
+
+    def expand(self, pbegin):
+        spec = self._output.spec
+        contract = contract_for(spec.kind)
+        written, summaries = [], []
+        for split in spec.splits:
+            rows = self._output.splits[split]
+            written.append(
+                rows
+                | f"Write {spec.dataset} {split} to staging" >> beam.io.WriteToParquet(
+                    store.join(spec.staging, "data", split), contract.schema,
+                    num_shards=spec.num_shards, shard_name_template="-SSSSS-of-NNNNN",
+                    file_name_suffix=".parquet")
+            )
+            summaries.append(
+                rows | f"Summarise {spec.dataset} {split}" >> beam.CombineGlobally(
+                    SummariseSplitFn(split)))
+        pipeline = pbegin.pipeline
+        drops = self._output.drops
+        if drops is None:
+            drops = pipeline | f"No {spec.dataset} drops" >> beam.Create([])
+        drop_counts = drops | f"Count {spec.dataset} drops" >> beam.CombinePerKey(sum)
+        return (
+            pbegin
+            | f"Start validating {spec.dataset}" >> beam.Create([spec])
+            | f"Validate {spec.dataset}" >> beam.ParDo(
+                ValidateStagedFn(),
+                beam.pvalue.AsList(written | f"Staged {spec.dataset} files" >> beam.Flatten()),
+                beam.pvalue.AsList(summaries | f"{spec.dataset} split summaries" >> beam.Flatten()),
+                beam.pvalue.AsList(drop_counts))
+        )
+
+
+class Publish(beam.PTransform):
+    """Publishes all outputs of one stage together: every dataset valid, or none promoted."""
+
+    def __init__(self, stage: str, outputs: list[DatasetOutput]) -> None:
+        super().__init__(label=f"Publish {stage} outputs")
+        self._outputs = outputs
+
+    def expand(self, pbegin):
+        staged = [pbegin | StageDataset(output) for output in self._outputs]
+        return (
+            staged
+            | "Gather staged datasets" >> beam.Flatten()
+            | "List staged datasets" >> beam.combiners.ToList()
+            | "Promote if all are valid" >> beam.ParDo(PromoteAllFn())
+        )

@@ -1,0 +1,76 @@
+"""Version ids: a hash of what determines a dataset's content, so unchanged inputs are a no-op.
+
+version = sha256(stage, config section, input content hashes, parent versions, code version)[:12]
+
+Input paths are left out on purpose: the same bytes at another path are the same input.
+"""
+
+import hashlib
+import json
+import subprocess
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from apache_beam.io.filesystems import FileSystems
+
+_CHUNK = 1 << 20
+# The packages whose source decides what a stage writes; the CLI and docs do not.
+_DATA_PACKAGES = ("transforms", "schemas")
+
+
+def file_fingerprint(path: str) -> dict[str, Any]:
+    """Content hash and size of one input file, streamed so large inputs are fine."""
+    digest = hashlib.sha256()
+    size = 0
+    with FileSystems.open(path) as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return {"path": path, "sha256": digest.hexdigest(), "bytes": size}
+
+
+def folder_fingerprint(path: str) -> dict[str, Any]:
+    """A saved Hugging Face dataset is a folder: hash its files in name order."""
+    files = sorted(m.path for m in FileSystems.match([FileSystems.join(path, "**")])[0].metadata_list)
+    digest = hashlib.sha256()
+    size = 0
+    for file in files:
+        fingerprint = file_fingerprint(file)
+        digest.update(f"{file[len(path):]}\0{fingerprint['sha256']}\n".encode())
+        size += fingerprint["bytes"]
+    return {"path": path, "sha256": digest.hexdigest(), "bytes": size}
+
+
+def code_version() -> str:
+    """Package version plus a hash of the source that shapes published data."""
+    digest = hashlib.sha256()
+    repo = Path(__file__).resolve().parents[2]
+    for package in _DATA_PACKAGES:
+        for source in sorted((repo / package).rglob("*.py")):
+            digest.update(source.relative_to(repo).as_posix().encode() + b"\0")
+            digest.update(source.read_bytes())
+    return f"{metadata.version('refinery')}+{digest.hexdigest()[:10]}"
+
+
+def git_commit() -> str | None:
+    """The commit the code was run from, when it runs from a git checkout."""
+    repo = Path(__file__).resolve().parents[2]
+    try:
+        result = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"],
+                                capture_output=True, text=True, timeout=10, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip() or None
+
+
+def version_id(stage: str, config_section: Any, inputs: list[dict[str, Any]],
+               parents: dict[str, str], code: str) -> str:
+    """Deterministic id of a dataset version: equal ids mean equal content."""
+    payload = json.dumps(
+        {"stage": stage, "config": config_section,
+         "inputs": sorted(i["sha256"] for i in inputs),
+         "parents": parents, "code": code},
+        sort_keys=True, default=str,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:12]
