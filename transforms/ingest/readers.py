@@ -116,7 +116,10 @@ def read_csv(stream: BinaryIO, file: str, encoding: str = "utf-8",
             cells = None
         except csv.Error as error:
             cells = error
-        yield from lines.rejected
+        for rejected in lines.rejected:
+            if rejected.row == row_start:  # a skipped line before the row starts
+                row_start += 1
+            yield rejected
         lines.rejected.clear()
         if cells is None:
             break
