@@ -71,7 +71,7 @@ def plan_ingest(config: RebuildConfig, run_id: str, started_at: float) -> list[P
         section = {"ingest": settings,
                    "sources": [s.model_dump(exclude_none=True) for s in sources]}
         inputs = tuple(f for s in sources for f in fingerprints[s.name])
-        version = versioning.version_id("ingest", section, list(inputs), {}, code)
+        version = versioning.version_id(name, "ingest", section, list(inputs), {}, code)
         spec = PublishSpec(root=config.root, dataset=name, version=version, kind=kind,
                            stage="ingest", splits=splits, run_id=run_id, started_at=started_at,
                            code_version=code, git_commit=commit,

@@ -3,7 +3,14 @@ import io
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from transforms.ingest.readers import RawRow, Rejected, read_csv, read_hf_dataset, read_jsonl, read_parquet
+from transforms.ingest.readers import (
+    RawRow,
+    Rejected,
+    read_csv,
+    read_hf_dataset,
+    read_jsonl,
+    read_parquet,
+)
 
 
 def _stream(data: bytes) -> io.BytesIO:

@@ -1,7 +1,13 @@
 import pytest
 
 from transforms.ingest.readers import RawRow, Rejected
-from transforms.ingest.records import FieldMapping, Located, resolve_duplicates, stable_id, to_record
+from transforms.ingest.records import (
+    FieldMapping,
+    Located,
+    resolve_duplicates,
+    stable_id,
+    to_record,
+)
 
 DOCS = FieldMapping(kind="document", fields={"id": "sku", "label": "category"}, max_text_length=10)
 JUDGEMENTS = FieldMapping(kind="judgement", fields={"doc_id": "sku", "grade": "rating"})

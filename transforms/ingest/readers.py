@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 # Keep dead-letter rows readable: the raw text of a bad row is cut to this many characters.
@@ -152,7 +153,7 @@ def read_parquet(stream: BinaryIO, file: str) -> Iterator[RawRow | Rejected]:
             for values in batch.to_pylist():
                 row_number += 1
                 yield RawRow(file, row_number, values)
-    except Exception as error:  # pyarrow raises several types for a damaged file
+    except (pa.ArrowException, OSError) as error:  # a damaged or non-Parquet file
         yield Rejected(file, None, "unreadable_file", f"cannot read Parquet: {error}")
 
 
@@ -162,7 +163,7 @@ def read_hf_dataset(path: str, split: str | None) -> Iterator[RawRow | Rejected]
 
     try:
         loaded = datasets.load_from_disk(path)
-    except Exception as error:  # a folder that is not a saved dataset
+    except (OSError, ValueError) as error:  # a folder that is not a saved dataset
         yield Rejected(path, None, "unreadable_file", f"cannot load saved dataset: {error}")
         return
     if isinstance(loaded, datasets.DatasetDict):

@@ -10,7 +10,13 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from transforms.ingest import readers
-from transforms.ingest.records import FieldMapping, Located, dedup_key, resolve_duplicates, to_record
+from transforms.ingest.records import (
+    FieldMapping,
+    Located,
+    dedup_key,
+    resolve_duplicates,
+    to_record,
+)
 
 LOG = logging.getLogger(__name__)
 DEAD_LETTER = "dead_letter"

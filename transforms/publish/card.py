@@ -18,8 +18,8 @@ def render_card(manifest: dict[str, Any]) -> str:
     lines = [
         f"# {manifest['dataset']} @ {manifest['version']}",
         "",
-        f"Published by refinery stage `{manifest['stage']}` at {manifest['created_at']} "
-        f"(code {manifest['code_version']}, commit {manifest.get('git_commit') or 'unknown'}).",
+        (f"Published by refinery stage `{manifest['stage']}` at {manifest['created_at']} "
+         f"(code {manifest['code_version']}, commit {manifest.get('git_commit') or 'unknown'})."),
         "",
         "| split | rows |",
         "|---|---|",
@@ -34,8 +34,9 @@ def render_card(manifest: dict[str, Any]) -> str:
         "```",
     ]
     if len(loadable) < len(splits):
-        lines += ["", "Empty splits (not loadable with `datasets`; read the Parquet file with "
-                  f"pyarrow or polars): {', '.join(s for s in splits if s not in loadable)}"]
+        empty = ", ".join(s for s in splits if s not in loadable)
+        lines += ["", ("Empty splits (not loadable with `datasets`; read their Parquet files with "
+                       f"pyarrow or polars): {empty}")]
     if manifest.get("parents"):
         lines += ["", "## Lineage", *(f"- {d} @ {v}" for d, v in manifest["parents"].items())]
     if manifest.get("inputs"):

@@ -57,6 +57,14 @@ def read_split(ref: DatasetRef, split: str) -> pl.DataFrame:
     return pl.concat(frames) if frames else pl.DataFrame()
 
 
+def _label_counts(ref: DatasetRef, manifest: dict[str, Any], column: str) -> pl.DataFrame:
+    """Rows per label value over all splits, as signed integers so differences can go negative."""
+    frames = [read_split(ref, split).select(column) for split in manifest["splits"]]
+    frames = [f for f in frames if f.width]
+    frame = pl.concat(frames) if frames else pl.DataFrame({column: []}, schema={column: pl.String})
+    return frame.group_by(column).agg(pl.len().cast(pl.Int64).alias("rows"))
+
+
 def diff(a: DatasetRef, b: DatasetRef) -> dict[str, Any]:
     """Row counts per split, schema changes and label-distribution changes between versions."""
     ma = store.read_manifest(a.root, a.dataset, a.version)
@@ -76,14 +84,9 @@ def diff(a: DatasetRef, b: DatasetRef) -> dict[str, Any]:
     label_column = contract_for(mb["kind"]).label_column
     labels: list[dict[str, Any]] = []
     if label_column and label_column in fields_a and label_column in fields_b:
-        def counts(ref: DatasetRef, manifest: dict[str, Any]) -> pl.DataFrame:
-            frames = [read_split(ref, s).select(label_column) for s in manifest["splits"]]
-            frame = pl.concat(frames) if frames else pl.DataFrame({label_column: []})
-            return frame.group_by(label_column).len()
-
-        joined = (counts(a, ma).rename({"len": "a"})
-                  .join(counts(b, mb).rename({"len": "b"}), on=label_column, how="full",
-                        coalesce=True)
+        joined = (_label_counts(a, ma, label_column).rename({"rows": "a"})
+                  .join(_label_counts(b, mb, label_column).rename({"rows": "b"}),
+                        on=label_column, how="full", coalesce=True)
                   .fill_null(0)
                   .with_columns((pl.col("b") - pl.col("a")).alias("change"))
                   .filter(pl.col("change") != 0)

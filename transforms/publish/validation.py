@@ -1,5 +1,6 @@
 """Great Expectations validation of a staged dataset against its declared contract."""
 
+import logging
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +33,9 @@ def validate_frame(frame: pd.DataFrame, contract: DatasetContract, name: str) ->
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    # That module pins its logger to INFO and announces a temp folder on every context.
+    logging.getLogger("great_expectations.data_context.types.base").setLevel(logging.WARNING)
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)

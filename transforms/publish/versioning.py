@@ -1,6 +1,6 @@
 """Version ids: a hash of what determines a dataset's content, so unchanged inputs are a no-op.
 
-version = sha256(stage, config section, input content hashes, parent versions, code version)[:12]
+version = sha256(dataset, stage, config section, input content hashes, parent versions, code version)[:12]
 
 Input paths are left out on purpose: the same bytes at another path are the same input.
 """
@@ -64,11 +64,11 @@ def git_commit() -> str | None:
     return result.stdout.strip() or None
 
 
-def version_id(stage: str, config_section: Any, inputs: list[dict[str, Any]],
+def version_id(dataset: str, stage: str, config_section: Any, inputs: list[dict[str, Any]],
                parents: dict[str, str], code: str) -> str:
     """Deterministic id of a dataset version: equal ids mean equal content."""
     payload = json.dumps(
-        {"stage": stage, "config": config_section,
+        {"dataset": dataset, "stage": stage, "config": config_section,
          "inputs": sorted(i["sha256"] for i in inputs),
          "parents": parents, "code": code},
         sort_keys=True, default=str,

@@ -1,0 +1,133 @@
+"""End to end through the `refinery` CLI, in process, into a temporary root."""
+
+import json
+from pathlib import Path
+
+import datasets
+import polars as pl
+import pytest
+
+from pipelines.cli import main
+from transforms.publish import store
+
+BAD_INPUTS = Path(__file__).resolve().parent / "data" / "bad_inputs"
+
+
+def _latest(root: Path, dataset: str) -> Path:
+    return root / dataset / store.latest_version(str(root), dataset)
+
+
+def test_example_rebuild_publishes_loadable_datasets_and_rerun_is_a_noop(example_config, capsys):
+    root = example_config.parent / "out"
+    assert main(["rebuild", str(example_config)]) == 0
+    first = capsys.readouterr().out
+    assert first.count("published") == 4
+    target = datasets.load_dataset(str(_latest(root, "target")))
+    assert (target["train"].num_rows, target["test"].num_rows) == (80, 40)
+    assert set(target["train"]["label"]) == {"buy_cookware", "buy_kitchen_appliance", "buy_knives",
+                                             "set_the_table", "kitchen_storage"}
+    catalogue = datasets.load_dataset(str(_latest(root, "catalogue")))["train"]
+    assert catalogue.num_rows == 300 and catalogue[0]["id"].startswith("SKU-")
+    manifest = json.loads((_latest(root, "judgements") / "manifest.json").read_text())
+    assert manifest["rows"] == 600 and manifest["inputs"][0]["sha256"]
+    assert manifest["config"]["sources"][0]["fields"] == {"query": "query", "doc_id": "sku",
+                                                          "grade": "rating"}
+
+    versions = {d: store.latest_version(str(root), d) for d in store.list_datasets(str(root))}
+    assert main(["rebuild", str(example_config)]) == 0
+    second = capsys.readouterr()
+    assert "nothing to do" in second.err
+    assert second.out.count("unchanged") == 4
+    assert {d: store.latest_version(str(root), d) for d in versions} == versions
+
+
+def test_changed_input_publishes_a_new_version_and_diff_shows_it(tmp_path, capsys):
+    data = tmp_path / "docs.csv"
+    data.write_text("text,label\nalpha,a\nbeta,b\n")
+    config = tmp_path / "rebuild.yaml"
+    config.write_text(f"output_root: {tmp_path / 'out'}\n"
+                      f"sources:\n  - {{name: docs, path: {data}, format: csv}}\n")
+    assert main(["rebuild", str(config)]) == 0
+    root = tmp_path / "out"
+    old = store.latest_version(str(root), "docs")
+    data.write_text("text,label\nalpha,a\nbeta,b\ngamma,b\n")
+    assert main(["rebuild", str(config)]) == 0
+    new = store.latest_version(str(root), "docs")
+    assert new != old and store.list_versions(str(root), "docs") == [old, new]
+    capsys.readouterr()
+
+    assert main(["datasets", "diff", f"{root}/docs@{old}", f"{root}/docs"]) == 0
+    diff = capsys.readouterr().out
+    assert "content differs" in diff and "train  2  3  1" in diff
+    assert "b      1  2  1" in diff
+
+    assert main(["datasets", "list", str(root)]) == 0
+    listing = capsys.readouterr().out
+    assert new in listing and "docs" in listing
+    assert main(["datasets", "show", f"{root}/docs@{old}"]) == 0
+    assert json.loads(capsys.readouterr().out)["version"] == old
+
+
+def test_bad_inputs_every_good_row_published_every_bad_row_dead_lettered(tmp_path, capsys):
+    config = tmp_path / "rebuild.yaml"
+    config.write_text(f"""
+output_root: {tmp_path / 'out'}
+sources:
+  - {{name: bad_jsonl, path: "{BAD_INPUTS}/*.jsonl", format: jsonl, dataset: products,
+     fields: {{id: sku, label: category}}}}
+  - {{name: bad_csv, path: "{BAD_INPUTS}/*.csv", format: csv, dataset: products, split: extra,
+     fields: {{id: sku, label: category}}}}
+stages:
+  ingest: {{max_text_length: 200}}
+""")
+    assert main(["rebuild", str(config)]) == 0
+    root = tmp_path / "out"
+    products = datasets.load_dataset(str(_latest(root, "products")))
+    published = sorted(list(products["train"]["id"]) + list(products["extra"]["id"]))
+    assert published == sorted(f"good-{i}" for i in range(1, 19))
+
+    dead_dir = _latest(root, "dead_letter_ingest")
+    dead = pl.read_parquet(dead_dir / "data" / "*.parquet")
+    assert dead.height == 10
+    for row in dead.iter_rows(named=True):
+        assert row["reason"] == Path(row["file"]).stem, row
+        assert row["row"] is not None and row["detail"] and row["stage"] == "ingest"
+    manifest = json.loads((_latest(root, "products") / "manifest.json").read_text())
+    assert manifest["drop_counts"] == {
+        "duplicate_exact": 1, "duplicate_id_conflict": 1, "empty_field": 1, "missing_field": 1,
+        "text_too_long": 1, "undecodable_bytes": 2, "unparseable": 3, "wrong_type": 1}
+
+
+@pytest.mark.parametrize(("yaml_text", "message"), [
+    ("output_root: out\nsources: []\nbogus: 1\n", "bogus: unknown key"),
+    ("output_root: out\nseed: many\nsources: [{name: a, path: x.csv, format: csv}]\n",
+     "seed: Input should be a valid integer"),
+    ("output_root: out\nsources: [{name: a, path: missing.csv, format: csv}]\n",
+     "sources[0].path: no file matches"),
+    ("output_root: out\nsources: [{name: a, path: x.csv, format: xml}]\n", "sources[0].format"),
+    ("output_root: out\nsources: [{name: a, path: x.csv, format: csv, fields: {txt: b}}]\n",
+     "unknown canonical field(s) ['txt']"),
+    (("output_root: out\nsources: [{name: a, path: x.csv, format: csv}]\n"
+      "stages: {ingest: {max_text_length: 0}}\n"), "stages.ingest.max_text_length"),
+    ("output_root: [unclosed\n", "not valid YAML"),
+])
+def test_config_errors_exit_2_naming_the_key(tmp_path, capsys, yaml_text, message):
+    (tmp_path / "x.csv").write_text("text\nhello\n")
+    config = tmp_path / "rebuild.yaml"
+    config.write_text(yaml_text)
+    assert main(["rebuild", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert message in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_unknown_stage_and_missing_config_exit_2(tmp_path, capsys):
+    assert main(["rebuild", str(tmp_path / "nope.yaml")]) == 2
+    assert "config file not found" in capsys.readouterr().err
+    assert main(["rebuild", str(tmp_path / "nope.yaml"), "--stage", "polish"]) == 2
+    assert "unknown stage 'polish'" in capsys.readouterr().err
+
+
+def test_local_runner_with_several_worker_processes(example_config, capsys):
+    assert main(["rebuild", str(example_config), "--direct_num_workers", "2"]) == 0
+    assert capsys.readouterr().out.count("published") == 4
