@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass
 
 import apache_beam as beam
+from apache_beam.metrics.metric import MetricsFilter
 
 from pipelines.config import RebuildConfig, SourceConfig, matched_files
 from pipelines.runner import pipeline_options
@@ -122,6 +123,17 @@ def _summary(planned: list[PlannedDataset]) -> list[PublishedDataset]:
     return rows
 
 
+def _log_counters(stage: str, result: beam.runners.runner.PipelineResult) -> None:
+    """The stage's Beam counters (rows read, rows per drop reason) as one log line."""
+    counters = result.metrics().query(MetricsFilter().with_namespace(stage))["counters"]
+    totals: dict[str, int] = {}
+    for counter in counters:
+        totals[counter.key.metric.name] = totals.get(counter.key.metric.name, 0) + counter.committed
+    if totals:
+        LOG.info("%s counters: %s", stage,
+                 ", ".join(f"{name}={value:,}" for name, value in sorted(totals.items())))
+
+
 def rebuild(config: RebuildConfig, stage: str | None = None,
             beam_args: list[str] | None = None) -> list[PublishedDataset]:
     """Run the configured stages (or one), skipping datasets whose version is published."""
@@ -138,8 +150,11 @@ def rebuild(config: RebuildConfig, stage: str | None = None,
             LOG.info("%s: building %s", name,
                      ", ".join(f"{p.spec.dataset}@{p.spec.version}" for p in planned
                                if not p.unchanged))
-            with beam.Pipeline(options=pipeline_options(beam_args or [])) as pipeline:
-                build(pipeline, config, planned)
+            pipeline = beam.Pipeline(options=pipeline_options(beam_args or []))
+            build(pipeline, config, planned)
+            result = pipeline.run()
+            result.wait_until_finish()
+            _log_counters(name, result)
         for item in planned:  # a rebuild makes its versions current, including unchanged ones
             if store.latest_version(config.root, item.spec.dataset) != item.spec.version:
                 store.set_latest(config.root, item.spec.dataset, item.spec.version, run_id)

@@ -131,3 +131,41 @@ def test_unknown_stage_and_missing_config_exit_2(tmp_path, capsys):
 def test_local_runner_with_several_worker_processes(example_config, capsys):
     assert main(["rebuild", str(example_config), "--direct_num_workers", "2"]) == 0
     assert capsys.readouterr().out.count("published") == 4
+
+
+def test_failed_validation_exits_1_and_leaves_latest_untouched(example_config, capsys,
+                                                               monkeypatch):
+    from schemas import datasets as contracts
+    from schemas.datasets import Expectation
+
+    root = example_config.parent / "out"
+    assert main(["rebuild", str(example_config)]) == 0
+    before = {d: store.latest_version(str(root), d) for d in store.list_datasets(str(root))}
+    strict = contracts.CONTRACTS["document"]
+    monkeypatch.setitem(contracts.CONTRACTS, "document", type(strict)(
+        kind="document", schema=strict.schema,
+        expectations=(Expectation("ExpectColumnValueLengthsToBeBetween",
+                                  {"column": "text", "max_value": 20}),)))
+    example_config.write_text(example_config.read_text().replace("max_text_length: 2000",
+                                                                 "max_text_length: 1999"))
+    capsys.readouterr()
+    assert main(["rebuild", str(example_config)]) == 1
+    err = capsys.readouterr().err
+    assert "rebuild failed: publish failed: validation did not pass" in err
+    assert "validation.json" in err
+    assert {d: store.latest_version(str(root), d) for d in before} == before
+    assert all(len(store.list_versions(str(root), d)) == 1 for d in before)
+
+
+def test_crash_before_promote_then_rerun_publishes(example_config, capsys, monkeypatch):
+    def crash(*args, **kwargs):
+        raise RuntimeError("worker lost")
+
+    monkeypatch.setattr(store, "promote", crash)
+    assert main(["rebuild", str(example_config)]) == 1
+    assert "worker lost" in capsys.readouterr().err
+    root = example_config.parent / "out"
+    assert all(store.latest_version(str(root), d) is None for d in store.list_datasets(str(root)))
+    monkeypatch.undo()
+    assert main(["rebuild", str(example_config)]) == 0
+    assert capsys.readouterr().out.count("published") == 4
