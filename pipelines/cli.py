@@ -38,6 +38,7 @@ def _configure_logging(verbose: bool) -> None:
 
 def _rebuild(args: argparse.Namespace, beam_args: list[str]) -> int:
     from pipelines.rebuild import STAGES, rebuild
+    from pipelines.stages.common import PlanError
 
     if args.stage and args.stage not in STAGES:
         print(f"error: unknown stage {args.stage!r}; known: {', '.join(STAGES)}", file=sys.stderr)
@@ -49,6 +50,9 @@ def _rebuild(args: argparse.Namespace, beam_args: list[str]) -> int:
         return EXIT_USAGE
     try:
         summary = rebuild(config, args.stage, beam_args)
+    except PlanError as error:
+        print(f"rebuild failed: {error}", file=sys.stderr)
+        return EXIT_USAGE
     except Exception as error:  # Beam wraps worker errors; show the cause, not the traceback
         message = str(error)
         marker = message.find("publish failed:")

@@ -12,6 +12,7 @@ import yaml
 from apache_beam.io.filesystems import FileSystems
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from transforms.embed.encoder import DEFAULT_ENCODER
 from transforms.ingest.records import CANONICAL_FIELDS
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -80,8 +81,50 @@ class IngestConfig(_Strict):
     num_shards: int = Field(default=1, gt=0, description="Parquet files per split")
 
 
+class EmbedConfig(_Strict):
+    """Settings of the embed stage: one vector per distinct text, reused across runs."""
+
+    model: str = Field(default=DEFAULT_ENCODER,
+                       description="Hugging Face id (in the local cache) or folder")
+    datasets: list[str] | None = Field(
+        default=None, description="datasets to embed; default: those later stages read")
+    batch_size: int = Field(default=64, gt=0)
+    max_length: int = Field(default=128, gt=0)
+    device: Literal["cpu", "cuda"] = "cpu"
+    num_shards: int = Field(default=1, gt=0)
+
+
+class PruneConfig(_Strict):
+    """Settings of the prune stage (label mapping, or feature mapping for an unlabelled source)."""
+
+    source: str = Field(description="published dataset to prune")
+    source_split: str = "train"
+    target: str = Field(description="published dataset of the target task")
+    target_split: str = "train"
+    mode: Literal["label", "feature"] = "label"
+    surrogate: Literal["centroid", "linear"] = "centroid"
+    retain_classes: int | None = Field(default=None, gt=0)
+    prune_ratio: float | None = Field(default=None, ge=0.0, lt=1.0)
+    clusters: int = Field(default=50, ge=2, description="k of k-means in feature mode")
+    reservoir_size: int = Field(default=20_000, gt=0,
+                                description="source vectors sampled to fit k-means")
+    linear_sample_per_class: int = Field(default=1_000, gt=0,
+                                         description="source vectors per class to fit `linear`")
+    target_labels: list[str] | None = Field(
+        default=None, description="allowed target labels; others go to dead letter")
+    num_shards: int = Field(default=1, gt=0)
+
+    @model_validator(mode="after")
+    def _one_size(self) -> "PruneConfig":
+        if (self.retain_classes is None) == (self.prune_ratio is None):
+            raise ValueError("set exactly one of retain_classes and prune_ratio")
+        return self
+
+
 class StagesConfig(_Strict):
     ingest: IngestConfig = IngestConfig()
+    embed: EmbedConfig | None = None
+    prune: PruneConfig | None = None
 
 
 class RebuildConfig(_Strict):

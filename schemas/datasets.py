@@ -63,10 +63,29 @@ CONTRACTS: dict[str, DatasetContract] = {
             *_not_null("stage", "source", "file", "reason", "detail"),
             Expectation(
                 "ExpectColumnValuesToBeInSet",
-                {"column": "reason", "value_set": list(records.INGEST_DROP_REASONS)},
+                {"column": "reason", "value_set": list(records.DEAD_LETTER_REASONS)},
             ),
         ),
         label_column="reason",
+    ),
+    "embedding": DatasetContract(
+        kind="embedding",
+        schema=records.EMBEDDING,
+        expectations=(
+            *_not_null("model", "text_hash", "embedding"),
+            Expectation("ExpectColumnValuesToBeUnique", {"column": "text_hash"}),
+        ),
+    ),
+    "class_ranking": DatasetContract(
+        kind="class_ranking",
+        schema=records.CLASS_RANKING,
+        expectations=(
+            *_not_null("source_class", "votes", "rank", "kept"),
+            Expectation("ExpectColumnValuesToBeUnique", {"column": "source_class"}),
+            Expectation("ExpectColumnValuesToBeUnique", {"column": "rank"}),
+            Expectation("ExpectColumnValuesToBeBetween", {"column": "votes", "min_value": 0}),
+        ),
+        label_column="kept",
     ),
 }
 

@@ -42,8 +42,9 @@ DEAD_LETTER = pa.schema(
 
 RECORD_SCHEMAS: dict[str, pa.Schema] = {"document": DOCUMENT, "judgement": JUDGEMENT}
 
-# Why an ingested row was sent to dead letter: stable snake_case names, counted per source.
-INGEST_DROP_REASONS = (
+# Why a row was sent to dead letter: stable snake_case names, counted per source.
+DEAD_LETTER_REASONS = (
+    # ingest
     "unparseable",
     "undecodable_bytes",
     "wrong_type",
@@ -52,4 +53,28 @@ INGEST_DROP_REASONS = (
     "text_too_long",
     "duplicate_id_conflict",
     "unreadable_file",
+    # embed / prune: records read from a published dataset
+    "missing_embedding",
+    "missing_label",
+    "unknown_target_label",
+)
+
+EMBEDDING = pa.schema(
+    [
+        pa.field("model", pa.string(), nullable=False),
+        pa.field("text_hash", pa.string(), nullable=False),
+        pa.field("embedding", pa.list_(pa.float32()), nullable=False),
+    ]
+)
+
+CLASS_RANKING = pa.schema(
+    [
+        pa.field("source_class", pa.string(), nullable=False),
+        pa.field("votes", pa.int64(), nullable=False),
+        pa.field("share", pa.float64(), nullable=False),
+        pa.field("probability_mass", pa.float64(), nullable=False),
+        pa.field("rank", pa.int64(), nullable=False),
+        pa.field("kept", pa.bool_(), nullable=False),
+        pa.field("top_target_classes", pa.list_(pa.string()), nullable=False),
+    ]
 )

@@ -37,6 +37,8 @@ def render_card(manifest: dict[str, Any]) -> str:
         empty = ", ".join(s for s in splits if s not in loadable)
         lines += ["", ("Empty splits (not loadable with `datasets`; read their Parquet files with "
                        f"pyarrow or polars): {empty}")]
+    for name in manifest.get("attachments", []):
+        lines += ["", f"![{name}]({name})" if name.endswith(".png") else f"Attached: `{name}`"]
     if manifest.get("parents"):
         lines += ["", "## Lineage", *(f"- {d} @ {v}" for d, v in manifest["parents"].items())]
     if manifest.get("inputs"):

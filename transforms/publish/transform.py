@@ -76,12 +76,14 @@ class StagedDataset:
 
 @dataclass(frozen=True)
 class DatasetOutput:
-    """A dataset a stage wants published: its spec, one PCollection of rows per split, and
-    optionally a PCollection of (reason, count) for rows it dropped on the way."""
+    """A dataset a stage wants published: its spec, one PCollection of rows per split, optionally
+    a PCollection of (reason, count) for rows it dropped on the way, and attachments."""
 
     spec: PublishSpec
     splits: dict[str, beam.PCollection]
     drops: beam.PCollection | None = None
+    # (file name, bytes) pairs stored beside the data, e.g. a chart the dataset card shows.
+    attachments: beam.PCollection | None = None
 
 
 def _relative(staging: str, path: str) -> str:
@@ -111,7 +113,7 @@ class ValidateStagedFn(beam.DoFn):
     """Validates a staged dataset and prepares its manifest and card; promotes nothing."""
 
     def process(self, spec: PublishSpec, written: list[str], summaries: list[SplitSummary],
-                drops: list[tuple[str, int]]):
+                drops: list[tuple[str, int]], attachments: list[str]):
         contract = contract_for(spec.kind)
         staged_paths = sorted(written)
         table = _read_staged(staged_paths, contract.schema, _expectation_columns(spec.kind))
@@ -141,9 +143,18 @@ class ValidateStagedFn(beam.DoFn):
             "validation": {"success": summary.success, "evaluated": summary.evaluated,
                            "failed": summary.failed},
             "drop_counts": dict(sorted(drops)),
+            "attachments": sorted(attachments),
         }
         store.write_text(store.join(spec.staging, "README.md"), render_card(manifest))
-        yield StagedDataset(spec, (*files, "README.md", "validation.json"), manifest)
+        yield StagedDataset(spec, (*files, *sorted(attachments), "README.md", "validation.json"),
+                            manifest)
+
+
+def _write_attachment(attachment: tuple[str, bytes], staging: str) -> str:
+    name, payload = attachment
+    with FileSystems.create(store.join(staging, name)) as handle:
+        handle.write(payload)
+    return name
 
 
 class PromoteAllFn(beam.DoFn):
@@ -194,6 +205,11 @@ class StageDataset(beam.PTransform):
         if drops is None:
             drops = pipeline | f"No {spec.dataset} drops" >> beam.Create([])
         drop_counts = drops | f"Count {spec.dataset} drops" >> beam.CombinePerKey(sum)
+        attachments = self._output.attachments
+        if attachments is None:
+            attachments = pipeline | f"No {spec.dataset} attachments" >> beam.Create([])
+        attached = attachments | f"Write {spec.dataset} attachments" >> beam.Map(
+            _write_attachment, spec.staging)
         return (
             pbegin
             | f"Start validating {spec.dataset}" >> beam.Create([spec])
@@ -201,7 +217,8 @@ class StageDataset(beam.PTransform):
                 ValidateStagedFn(),
                 beam.pvalue.AsList(written | f"Staged {spec.dataset} files" >> beam.Flatten()),
                 beam.pvalue.AsList(summaries | f"{spec.dataset} split summaries" >> beam.Flatten()),
-                beam.pvalue.AsList(drop_counts))
+                beam.pvalue.AsList(drop_counts),
+                beam.pvalue.AsList(attached))
         )
 
 

@@ -1,0 +1,1 @@
+"""One module per stage: plan its output versions, then add its transforms to a pipeline."""

@@ -1,0 +1,79 @@
+"""Embed stage: the `embeddings` dataset, one vector per distinct text of the datasets that later
+stages read, keyed by (model identity, text hash). Texts already in the previous version for the
+same model are not encoded again."""
+
+import apache_beam as beam
+
+from pipelines.config import EmbedConfig, RebuildConfig
+from pipelines.stages.common import Parent, PlannedDataset, latest_parent, read_parent
+from transforms.embed.encoder import EncoderSettings, encoder_identity
+from transforms.embed.handler import SentenceEncoderModelHandler
+from transforms.embed.transform import EmbedTexts
+from transforms.publish import store, versioning
+from transforms.publish.transform import DatasetOutput, Publish, PublishSpec
+
+DATASET = "embeddings"
+TEXT_FIELD = {"document": "text", "judgement": "query"}
+
+
+def enabled(config: RebuildConfig) -> bool:
+    return config.stages.embed is not None or config.stages.prune is not None
+
+
+def settings_of(config: RebuildConfig) -> EmbedConfig:
+    return config.stages.embed or EmbedConfig()
+
+
+def datasets_to_embed(config: RebuildConfig) -> list[str]:
+    settings = settings_of(config)
+    if settings.datasets is not None:
+        return list(settings.datasets)
+    prune = config.stages.prune
+    return sorted({prune.source, prune.target}) if prune else []
+
+
+def plan(config: RebuildConfig, run_id: str, started_at: float) -> list[PlannedDataset]:
+    settings = settings_of(config)
+    identity = encoder_identity(settings.model)
+    parents = [latest_parent(config.root, name, "embed") for name in datasets_to_embed(config)]
+    section = {"model": identity, "max_length": settings.max_length,
+               "datasets": [p.dataset for p in parents]}
+    code = versioning.code_version()
+    versions = {p.dataset: p.version for p in parents}
+    version = versioning.version_id(DATASET, "embed", section, [], versions, code)
+    spec = PublishSpec(root=config.root, dataset=DATASET, version=version, kind="embedding",
+                       stage="embed", splits=("train",), run_id=run_id, started_at=started_at,
+                       code_version=code, git_commit=versioning.git_commit(),
+                       num_shards=settings.num_shards, config=settings.model_dump(),
+                       parents=versions, seeds={"seed": config.seed},
+                       models={"encoder": identity})
+    previous = None
+    latest = store.latest_version(config.root, DATASET)
+    if latest and store.is_published(config.root, DATASET, latest):
+        candidate = latest_parent(config.root, DATASET, "embed")
+        if candidate.manifest["models"].get("encoder") == identity:
+            previous = candidate
+    return [PlannedDataset(spec, store.is_published(config.root, DATASET, version),
+                           (tuple(parents), previous))]
+
+
+def build(pipeline: beam.Pipeline, config: RebuildConfig, planned: list[PlannedDataset]) -> None:
+    [item] = planned
+    parents, previous = item.context
+    settings = settings_of(config)
+    texts = []
+    for parent in parents:
+        field = TEXT_FIELD[parent.manifest["kind"]]
+        texts.append(read_parent(pipeline, config.root, parent, parent.dataset)
+                     | f"{parent.dataset} texts" >> beam.Map(lambda row, f=field: row[f]))
+    previous_rows = (read_parent(pipeline, config.root, previous, "previous embeddings")
+                     if isinstance(previous, Parent) else
+                     pipeline | "No previous embeddings" >> beam.Create([]))
+    handler = SentenceEncoderModelHandler(
+        EncoderSettings(settings.model, settings.max_length, settings.device), settings.batch_size)
+    embedded = (texts | "All texts" >> beam.Flatten()) | EmbedTexts(
+        handler, item.spec.models["encoder"], previous_rows)
+    drops = embedded["empty"] | "Count texts without tokens" >> beam.Map(
+        lambda _: ("no_real_token", 1))
+    pipeline | Publish("embed", [DatasetOutput(item.spec, {"train": embedded["embeddings"]},
+                                               drops)])

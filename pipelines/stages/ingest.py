@@ -1,0 +1,81 @@
+"""Ingest stage: every source into its dataset and split, bad rows into `dead_letter_ingest`."""
+
+import apache_beam as beam
+
+from pipelines.config import RebuildConfig, SourceConfig, matched_files
+from pipelines.stages.common import PlannedDataset
+from transforms.ingest.records import FieldMapping
+from transforms.ingest.transform import IngestSource, SourceSpec
+from transforms.publish import store, versioning
+from transforms.publish.transform import DatasetOutput, Publish, PublishSpec
+
+DEAD_LETTER = "dead_letter_ingest"
+
+
+def _source_spec(config: RebuildConfig, source: SourceConfig) -> SourceSpec:
+    ingest = config.stages.ingest
+    mapping = FieldMapping(kind=source.kind, fields=dict(source.fields),
+                           max_text_length=ingest.max_text_length,
+                           keep_unmapped_as_metadata=ingest.keep_unmapped_as_metadata)
+    return SourceSpec(name=source.name, format=source.format,
+                      files=tuple(matched_files(config, source)), mapping=mapping,
+                      encoding=source.encoding, csv_delimiter=source.csv_delimiter,
+                      hf_split=source.hf_split)
+
+
+def plan(config: RebuildConfig, run_id: str, started_at: float) -> list[PlannedDataset]:
+    """One dataset per `dataset` name in the sources (splits from `split`), plus the dead letters."""
+    code = versioning.code_version()
+    commit = versioning.git_commit()
+    settings = config.stages.ingest.model_dump()
+    fingerprints: dict[str, list[dict]] = {}
+    for source in config.sources:
+        fingerprint = (versioning.folder_fingerprint if source.format == "hf"
+                       else versioning.file_fingerprint)
+        fingerprints[source.name] = [fingerprint(f) for f in matched_files(config, source)]
+    groups: dict[str, list[SourceConfig]] = {}
+    for source in config.sources:
+        groups.setdefault(source.dataset_name, []).append(source)
+    outputs = [(name, sources[0].kind, tuple(s.split for s in sources), sources)
+               for name, sources in groups.items()]
+    outputs.append((DEAD_LETTER, "dead_letter", ("train",), list(config.sources)))
+    planned = []
+    for name, kind, splits, sources in outputs:
+        section = {"ingest": settings,
+                   "sources": [s.model_dump(exclude_none=True) for s in sources]}
+        inputs = tuple(f for s in sources for f in fingerprints[s.name])
+        version = versioning.version_id(name, "ingest", section, list(inputs), {}, code)
+        spec = PublishSpec(root=config.root, dataset=name, version=version, kind=kind,
+                           stage="ingest", splits=splits, run_id=run_id, started_at=started_at,
+                           code_version=code, git_commit=commit,
+                           num_shards=config.stages.ingest.num_shards, config=section,
+                           inputs=inputs, seeds={"seed": config.seed})
+        planned.append(PlannedDataset(spec, store.is_published(config.root, name, version),
+                                      tuple(sources)))
+    return planned
+
+
+def build(pipeline: beam.Pipeline, config: RebuildConfig, planned: list[PlannedDataset]) -> None:
+    """Read every source, publish the datasets whose version is not published yet."""
+    ingested = {s.name: pipeline | IngestSource(_source_spec(config, s)) for s in config.sources}
+    outputs = []
+    for item in planned:
+        if item.unchanged:
+            continue
+        label = item.spec.dataset
+        dead = ([ingested[s.name]["dead_letters"] for s in item.context]
+                | f"Gather {label} dead letters" >> beam.Flatten())
+        reasons = dead | f"Key {label} dead letters by reason" >> beam.Map(
+            lambda row: (row["reason"], 1))
+        if item.spec.kind == "dead_letter":
+            outputs.append(DatasetOutput(item.spec, {"train": dead}, reasons))
+            continue
+        drops = ([reasons, *(ingested[s.name]["drops"] for s in item.context)]
+                 | f"Gather {label} drops" >> beam.Flatten())
+        splits = {s.split: ingested[s.name]["records"] for s in item.context}
+        outputs.append(DatasetOutput(item.spec, splits, drops))
+    pipeline | Publish("ingest", outputs)
+
+
+def enabled(config: RebuildConfig) -> bool:
+    return True

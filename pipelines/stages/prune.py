@@ -1,0 +1,120 @@
+"""Prune stage: `pruned_source`, `class_ranking` (with its votes chart) and `dead_letter_prune`."""
+
+import apache_beam as beam
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
+
+from pipelines.config import PruneConfig, RebuildConfig
+from pipelines.stages.common import Parent, PlanError, PlannedDataset, latest_parent, read_parent
+from pipelines.stages.embed import DATASET as EMBEDDINGS
+from transforms.embed.transform import AttachEmbeddings
+from transforms.prune.label_mapping import retained_count
+from transforms.prune.transform import PruneSettings, PruneSource
+from transforms.publish import store, versioning
+from transforms.publish.transform import DatasetOutput, Publish, PublishSpec
+
+PRUNED = "pruned_source"
+RANKING = "class_ranking"
+DEAD_LETTER = "dead_letter_prune"
+
+
+def enabled(config: RebuildConfig) -> bool:
+    return config.stages.prune is not None
+
+
+def _settings(config: RebuildConfig) -> PruneConfig:
+    if config.stages.prune is None:
+        raise PlanError("prune: the config has no stages.prune section")
+    return config.stages.prune
+
+
+def _source_classes(root: str, source: Parent, split: str) -> set[str]:
+    """Distinct labels of the source split, reading only the label column."""
+    labels: set[str] = set()
+    for path in source.files(root, [split]):
+        with FileSystems.open(path) as handle:
+            column = pq.read_table(handle, columns=["label"]).column("label")
+        labels.update(v for v in column.unique().to_pylist() if v is not None)
+    return labels
+
+
+def _check(config: RebuildConfig, settings: PruneConfig, source: Parent, target: Parent) -> None:
+    """Fail before any work on what can be known from the published inputs."""
+    for parent, split in ((source, settings.source_split), (target, settings.target_split)):
+        if parent.manifest["kind"] != "document":
+            raise PlanError(f"prune: {parent.dataset!r} holds {parent.manifest['kind']} rows; "
+                            "prune reads document datasets")
+        if split not in parent.manifest["splits"]:
+            raise PlanError(f"prune: {parent.dataset}@{parent.version} has no split {split!r}; "
+                            f"it has {sorted(parent.manifest['splits'])}")
+    if target.manifest["splits"][settings.target_split]["rows"] == 0:
+        raise PlanError(f"prune: target {target.dataset}/{settings.target_split} is empty; "
+                        "there is nothing to vote with")
+    if settings.mode == "label":
+        n_classes = len(_source_classes(config.root, source, settings.source_split))
+    else:
+        n_classes = settings.clusters
+        if settings.reservoir_size < settings.clusters:
+            raise PlanError(f"prune: reservoir_size={settings.reservoir_size} is below "
+                            f"clusters={settings.clusters}")
+    try:
+        retained_count(n_classes, settings.retain_classes, settings.prune_ratio)
+    except ValueError as error:
+        raise PlanError(f"prune: {error}") from None
+
+
+def plan(config: RebuildConfig, run_id: str, started_at: float) -> list[PlannedDataset]:
+    settings = _settings(config)
+    source = latest_parent(config.root, settings.source, "prune")
+    target = latest_parent(config.root, settings.target, "prune")
+    embeddings = latest_parent(config.root, EMBEDDINGS, "prune")
+    _check(config, settings, source, target)
+    parents = {p.dataset: p.version for p in (source, target, embeddings)}
+    section = {"prune": settings.model_dump(), "seed": config.seed}
+    code = versioning.code_version()
+    commit = versioning.git_commit()
+    planned = []
+    for name, kind in ((PRUNED, "document"), (RANKING, "class_ranking"),
+                       (DEAD_LETTER, "dead_letter")):
+        version = versioning.version_id(name, "prune", section, [], parents, code)
+        spec = PublishSpec(root=config.root, dataset=name, version=version, kind=kind,
+                           stage="prune", splits=("train",), run_id=run_id,
+                           started_at=started_at, code_version=code, git_commit=commit,
+                           num_shards=settings.num_shards, config=section, parents=parents,
+                           seeds={"seed": config.seed}, models=embeddings.manifest["models"])
+        planned.append(PlannedDataset(spec, store.is_published(config.root, name, version),
+                                      (source, target, embeddings)))
+    return planned
+
+
+def build(pipeline: beam.Pipeline, config: RebuildConfig, planned: list[PlannedDataset]) -> None:
+    settings = _settings(config)
+    source, target, embeddings = planned[0].context
+    vectors = read_parent(pipeline, config.root, embeddings, "embeddings")
+    attached = {}
+    for parent, split in ((source, settings.source_split), (target, settings.target_split)):
+        records = read_parent(pipeline, config.root, parent, parent.dataset, [split])
+        attached[parent.dataset] = records | AttachEmbeddings(
+            vectors, stage="prune", dataset=parent.dataset, version=parent.version)
+    prune_settings = PruneSettings(
+        mode=settings.mode, surrogate=settings.surrogate, retain_classes=settings.retain_classes,
+        prune_ratio=settings.prune_ratio, clusters=settings.clusters,
+        reservoir_size=settings.reservoir_size,
+        linear_sample_per_class=settings.linear_sample_per_class, seed=config.seed,
+        source=source.dataset, source_version=source.version, target=target.dataset,
+        target_version=target.version,
+        target_labels=tuple(settings.target_labels) if settings.target_labels else None)
+    result = attached[source.dataset]["pairs"] | PruneSource(
+        prune_settings, attached[target.dataset]["pairs"])
+    dead = ([attached[source.dataset]["dead_letters"], attached[target.dataset]["dead_letters"],
+             result["dead_letters"]] | "All prune dead letters" >> beam.Flatten())
+    reasons = dead | "Key prune dead letters by reason" >> beam.Map(lambda r: (r["reason"], 1))
+    drops = [reasons, result["drops"]] | "All prune drops" >> beam.Flatten()
+    specs = {item.spec.dataset: item.spec for item in planned}
+    outputs = [
+        DatasetOutput(specs[PRUNED], {"train": result["pruned"]}, drops),
+        DatasetOutput(specs[RANKING], {"train": result["ranking"]}, attachments=result["chart"]),
+        DatasetOutput(specs[DEAD_LETTER], {"train": dead}, reasons),
+    ]
+    unchanged = {item.spec.dataset for item in planned if item.unchanged}
+    pipeline | Publish("prune", [o for o in outputs if o.spec.dataset not in unchanged])

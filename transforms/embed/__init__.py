@@ -1,0 +1,1 @@
+"""Embed: sentence vectors for texts through Beam RunInference, reused across runs and stages."""

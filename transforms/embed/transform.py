@@ -1,0 +1,138 @@
+"""Beam wiring for embed: distinct texts -> reuse vectors already published -> encode the rest."""
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.metrics import Metrics
+from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, RunInference
+
+from transforms.embed.encoder import text_hash
+
+
+class _JoinWithPreviousFn(beam.DoFn):
+    """Splits distinct texts into those with a vector from the previous version and the rest."""
+
+    ENCODE = "encode"
+
+    def __init__(self) -> None:
+        self._reused = Metrics.counter("embed", "texts_reused")
+        self._new = Metrics.counter("embed", "texts_encoded")
+
+    def process(self, joined):
+        key, grouped = joined
+        texts, previous = list(grouped["texts"]), list(grouped["previous"])
+        # A vector for a text that no input has any more is not carried forward.
+        if texts and previous:
+            self._reused.inc()
+            yield {"text_hash": key, "embedding": previous[0]}
+        elif texts:
+            self._new.inc()
+            yield beam.pvalue.TaggedOutput(self.ENCODE, (key, texts[0]))
+
+
+class _ToEmbeddingRowFn(beam.DoFn):
+    """A vector becomes an embeddings row; a text with no real token becomes a dead letter."""
+
+    EMPTY = "empty"
+
+    def process(self, keyed):
+        key, result = keyed
+        if result.inference is None:
+            yield beam.pvalue.TaggedOutput(self.EMPTY, (key, result.example))
+        else:
+            yield {"text_hash": key, "embedding": result.inference.tolist()}
+
+
+class EmbedTexts(beam.PTransform):
+    """Vectors for every distinct text, encoding only texts the previous version lacks.
+
+    Input: a PCollection of texts. `handler`: a model handler from text to vector (None for a
+    text with no real token), e.g. `SentenceEncoderModelHandler`. `previous`: a PCollection of
+    embeddings rows (`text_hash`, `embedding`) of the same model, possibly empty. Output dict: `embeddings` (rows) and `empty`
+    ((text_hash, text) pairs of texts that tokenise to nothing).
+    """
+
+    def __init__(self, handler: ModelHandler, model_identity: str,
+                 previous: beam.PCollection) -> None:
+        super().__init__(label="Embed texts")
+        self._handler = handler
+        self._model_identity = model_identity
+        self._previous = previous
+
+    def expand(self, texts):
+        keyed = texts | "Key texts by hash" >> beam.Map(lambda text: (text_hash(text), text))
+        previous = self._previous | "Key previous vectors" >> beam.Map(
+            lambda row: (row["text_hash"], row["embedding"]))
+        split = (
+            {"texts": keyed, "previous": previous}
+            | "Join with previous vectors" >> beam.CoGroupByKey()
+            | "Reuse or encode" >> beam.ParDo(_JoinWithPreviousFn()).with_outputs(
+                _JoinWithPreviousFn.ENCODE, main="reused")
+        )
+        handler = KeyedModelHandler(self._handler)
+        encoded = (
+            split[_JoinWithPreviousFn.ENCODE]
+            | "Encode new texts" >> RunInference(handler)
+            | "To embedding rows" >> beam.ParDo(_ToEmbeddingRowFn()).with_outputs(
+                _ToEmbeddingRowFn.EMPTY, main="rows")
+        )
+        model = self._model_identity
+        embeddings = ((split.reused, encoded.rows)
+                      | "All vectors" >> beam.Flatten()
+                      | "Name the model" >> beam.Map(lambda row: {"model": model, **row}))
+        return {"embeddings": embeddings, "empty": encoded[_ToEmbeddingRowFn.EMPTY]}
+
+
+
+def later_stage_dead_letter(stage: str, dataset: str, version: str, field: str, reason: str,
+                            detail: str, raw: str | None) -> dict:
+    """A dead-letter row for a record that came from a published dataset, not a source file."""
+    return {"stage": stage, "source": dataset, "file": f"{dataset}@{version}", "row": None,
+            "field": field, "reason": reason, "detail": detail,
+            "raw": None if raw is None else raw[:2000]}
+
+
+class _PairWithVectorFn(beam.DoFn):
+    MISSING = "missing"
+
+    def __init__(self, stage: str, dataset: str, version: str, text_field: str) -> None:
+        self._where = (stage, dataset, version, text_field)
+
+    def process(self, joined):
+        _, grouped = joined
+        records, vectors = list(grouped["records"]), list(grouped["vectors"])
+        for record in records:
+            if vectors:
+                yield record, np.asarray(vectors[0], dtype=np.float32)
+                continue
+            stage, dataset, version, field = self._where
+            Metrics.counter(stage, f"{dataset}.missing_embedding").inc()
+            yield beam.pvalue.TaggedOutput(self.MISSING, later_stage_dead_letter(
+                stage, dataset, version, field, "missing_embedding",
+                "no vector: the text has no token the encoder knows, or was not embedded",
+                record.get(field)))
+
+
+class AttachEmbeddings(beam.PTransform):
+    """Pairs every record with the vector of its text. Output dict: `pairs` ((record, vector))
+    and `dead_letters` for records whose text has no vector."""
+
+    def __init__(self, embeddings: beam.PCollection, *, stage: str, dataset: str, version: str,
+                 text_field: str = "text") -> None:
+        super().__init__(label=f"Attach vectors to {dataset}")
+        self._embeddings = embeddings
+        self._args = (stage, dataset, version, text_field)
+
+    def expand(self, records):
+        stage, dataset, version, text_field = self._args
+        keyed = records | f"Key {dataset} by text hash" >> beam.Map(
+            lambda record: (text_hash(record[text_field]), record))
+        vectors = self._embeddings | f"Key vectors for {dataset}" >> beam.Map(
+            lambda row: (row["text_hash"], row["embedding"]))
+        paired = (
+            {"records": keyed, "vectors": vectors}
+            | f"Join {dataset} with vectors" >> beam.CoGroupByKey()
+            | f"Pair {dataset} with vectors" >> beam.ParDo(
+                _PairWithVectorFn(stage, dataset, version, text_field)).with_outputs(
+                _PairWithVectorFn.MISSING, main="pairs")
+        )
+        return {"pairs": paired.pairs, "dead_letters": paired[_PairWithVectorFn.MISSING]}

@@ -1,0 +1,229 @@
+"""Beam wiring for prune: surrogate from the source, votes from the target, keep the top K.
+
+    source (record, vector) ─► surrogate (class means | softmax regression | k-means centroids)
+    target (record, vector) ─► batched votes under the surrogate ─► merged tally ─► ranking, K
+    source records ─► class (label | nearest cluster) ─► kept if the class is in the top K
+"""
+
+from dataclasses import asdict, dataclass
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.metrics import Metrics
+from apache_beam.pvalue import AsSingleton, TaggedOutput
+
+from transforms.embed.transform import later_stage_dead_letter
+from transforms.prune.chart import votes_chart_png
+from transforms.prune.label_mapping import VoteTally, rank_classes, retained_count
+from transforms.prune.surrogates import (
+    CentroidSurrogate,
+    LinearSurrogate,
+    cluster_names,
+    spherical_kmeans,
+)
+
+DEAD_LETTER = "dead_letter"
+
+
+@dataclass(frozen=True)
+class PruneSettings:
+    mode: str  # "label" or "feature"
+    surrogate: str  # "centroid" or "linear"
+    retain_classes: int | None
+    prune_ratio: float | None
+    clusters: int
+    reservoir_size: int
+    linear_sample_per_class: int
+    seed: int
+    source: str
+    source_version: str
+    target: str
+    target_version: str
+    target_labels: tuple[str, ...] | None = None
+
+
+class MeanVectorFn(beam.CombineFn):
+    """Mean of vectors, combined in parallel: only (sum, count) crosses the shuffle."""
+
+    def create_accumulator(self):
+        return None, 0
+
+    def add_input(self, accumulator, vector):
+        total, count = accumulator
+        return (vector.astype(np.float64) if total is None else total + vector), count + 1
+
+    def merge_accumulators(self, accumulators):
+        total, count = None, 0
+        for part, n in accumulators:
+            if part is not None:
+                total = part.copy() if total is None else total + part
+            count += n
+        return total, count
+
+    def extract_output(self, accumulator):
+        total, count = accumulator
+        return total / count
+
+
+class MergeTalliesFn(beam.CombineFn):
+    def create_accumulator(self):
+        return None
+
+    def add_input(self, accumulator, tally):
+        return tally if accumulator is None else accumulator.merge(tally)
+
+    def merge_accumulators(self, accumulators):
+        merged = None
+        for tally in accumulators:
+            if tally is not None:
+                merged = tally if merged is None else merged.merge(tally)
+        return merged
+
+    def extract_output(self, accumulator):
+        return accumulator
+
+
+def _tally(batch: list, surrogate) -> VoteTally:
+    """Votes of a batch of (target record, vector) pairs."""
+    tally = VoteTally(surrogate.classes)
+    probabilities = surrogate.probabilities(np.stack([vector for _, vector in batch]))  # (B, C)
+    for (record, _), row in zip(batch, probabilities):
+        tally.add(row, record.get("label"))
+    return tally
+
+
+def _nearest_class(pair, surrogate: CentroidSurrogate):
+    record, vector = pair
+    return surrogate.classes[int(np.argmax(surrogate.centroids @ vector))], record
+
+
+def _fit_linear(samples: list, seed: int) -> LinearSurrogate:
+    vectors = np.stack([vector for _, vectors in samples for vector in vectors])
+    labels = [label for label, vectors in samples for _ in vectors]
+    return LinearSurrogate.fit(vectors, labels, seed=seed)
+
+
+def _fit_kmeans(sample: list, clusters: int, seed: int) -> CentroidSurrogate:
+    centroids = spherical_kmeans(np.stack(sample), clusters, seed=seed)
+    return CentroidSurrogate(cluster_names(clusters), centroids)
+
+
+class _RequireLabelFn(beam.DoFn):
+    def __init__(self, settings: PruneSettings) -> None:
+        self._settings = settings
+
+    def process(self, pair):
+        record, _ = pair
+        if record.get("label") is not None:
+            yield pair
+        else:
+            Metrics.counter("prune", f"{self._settings.source}.missing_label").inc()
+            yield TaggedOutput(DEAD_LETTER, later_stage_dead_letter(
+                "prune", self._settings.source, self._settings.source_version, "label",
+                "missing_label", "label mapping needs a label on every source record",
+                record.get("text")))
+
+
+class _AllowedTargetLabelFn(beam.DoFn):
+    def __init__(self, settings: PruneSettings) -> None:
+        self._settings = settings
+        self._allowed = set(settings.target_labels or ())
+
+    def process(self, pair):
+        record, _ = pair
+        if self._settings.target_labels is None or record.get("label") in self._allowed:
+            yield pair
+        else:
+            Metrics.counter("prune", f"{self._settings.target}.unknown_target_label").inc()
+            yield TaggedOutput(DEAD_LETTER, later_stage_dead_letter(
+                "prune", self._settings.target, self._settings.target_version, "label",
+                "unknown_target_label",
+                f"label {record.get('label')!r} is not in target_labels", record.get("text")))
+
+
+class _KeepIfClassKeptFn(beam.DoFn):
+    PRUNED = "pruned"
+
+    def process(self, classed, kept: frozenset[str]):
+        source_class, record = classed
+        if source_class in kept:
+            yield record
+        else:
+            yield TaggedOutput(self.PRUNED, ("pruned_class", 1))
+
+
+def _rank(tally: VoteTally | None, surrogate, settings: PruneSettings):
+    if tally is None:
+        raise ValueError(f"prune: target {settings.target!r} has no usable example to vote "
+                         "(empty, or all its rows went to dead letter)")
+    keep = retained_count(len(surrogate.classes), settings.retain_classes, settings.prune_ratio)
+    return rank_classes(tally, keep)
+
+
+class PruneSource(beam.PTransform):
+    """Label- or feature-mapping pruning of (record, vector) source pairs against target pairs.
+
+    Output dict: `pruned` (source records of kept classes), `ranking` (class_ranking rows),
+    `chart` ((file name, PNG bytes)), `drops` ((reason, 1)) and `dead_letters`.
+    """
+
+    def __init__(self, settings: PruneSettings, target_pairs: beam.PCollection) -> None:
+        super().__init__(label=f"Prune {settings.source} for {settings.target}")
+        self._settings = settings
+        self._target = target_pairs
+
+    def expand(self, source_pairs):
+        s = self._settings
+        dead_letters = []
+        if s.mode == "label":
+            labelled = source_pairs | "Require source labels" >> beam.ParDo(
+                _RequireLabelFn(s)).with_outputs(DEAD_LETTER, main="pairs")
+            dead_letters.append(labelled[DEAD_LETTER])
+            by_label = labelled.pairs | "Key vectors by label" >> beam.Map(
+                lambda pair: (pair[0]["label"], pair[1]))
+            if s.surrogate == "centroid":
+                surrogate = (by_label
+                             | "Class means" >> beam.CombinePerKey(MeanVectorFn())
+                             | "Gather class means" >> beam.combiners.ToDict()
+                             | "Centroid surrogate" >> beam.Map(CentroidSurrogate.from_means))
+            else:
+                surrogate = (by_label
+                             | "Sample vectors per class" >> beam.combiners.Sample.FixedSizePerKey(
+                                 s.linear_sample_per_class)
+                             | "Gather class samples" >> beam.combiners.ToList()
+                             | "Fit softmax regression" >> beam.Map(_fit_linear, s.seed))
+            classed = labelled.pairs | "Class of each record" >> beam.Map(
+                lambda pair: (pair[0]["label"], pair[0]))
+        else:
+            surrogate = (source_pairs
+                         | "Vectors only" >> beam.Map(lambda pair: pair[1])
+                         | "Reservoir sample" >> beam.combiners.Sample.FixedSizeGlobally(
+                             s.reservoir_size)
+                         | "Fit k-means" >> beam.Map(_fit_kmeans, s.clusters, s.seed))
+            classed = source_pairs | "Nearest cluster of each record" >> beam.Map(
+                _nearest_class, AsSingleton(surrogate))
+
+        voters = self._target | "Allowed target labels" >> beam.ParDo(
+            _AllowedTargetLabelFn(s)).with_outputs(DEAD_LETTER, main="pairs")
+        dead_letters.append(voters[DEAD_LETTER])
+        ranking = (
+            voters.pairs
+            | "Batch target votes" >> beam.BatchElements(min_batch_size=64, max_batch_size=1024)
+            | "Tally target votes" >> beam.Map(_tally, AsSingleton(surrogate))
+            | "Merge vote tallies" >> beam.CombineGlobally(MergeTalliesFn())
+            | "Rank source classes" >> beam.Map(_rank, AsSingleton(surrogate), s)
+        )
+        kept = ranking | "Kept classes" >> beam.Map(
+            lambda ranks: frozenset(r.source_class for r in ranks if r.kept))
+        filtered = classed | "Keep records of kept classes" >> beam.ParDo(
+            _KeepIfClassKeptFn(), AsSingleton(kept)).with_outputs(
+            _KeepIfClassKeptFn.PRUNED, main="records")
+        rows = ranking | "Ranking rows" >> beam.FlatMap(
+            lambda ranks: [asdict(r) for r in ranks])
+        title = f"{s.source} for {s.target}"
+        chart = ranking | "Votes chart" >> beam.Map(
+            lambda ranks: ("votes_per_class.png", votes_chart_png(ranks, title)))
+        return {"pruned": filtered.records, "ranking": rows, "chart": chart,
+                "drops": filtered[_KeepIfClassKeptFn.PRUNED],
+                "dead_letters": dead_letters | "Gather prune dead letters" >> beam.Flatten()}
+
