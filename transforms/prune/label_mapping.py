@@ -76,12 +76,14 @@ def rank_classes(tally: VoteTally, keep: int, top_voters: int = 3) -> list[Class
     """Order by votes desc, then summed probability desc, then class name; keep the first K.
 
     Many classes get zero votes, so the tie-breaks decide most of the cut: they are explicit here
-    rather than left to a top-k implementation's order.
+    rather than left to a top-k implementation's order. The probability mass is compared rounded
+    to 9 decimals, so the order of Beam's partial sums cannot flip a ranking.
     """
     mass = (tally.probability_mass if tally.probability_mass is not None
             else np.zeros(len(tally.classes)))
     order = sorted(range(len(tally.classes)),
-                   key=lambda i: (-tally.votes[tally.classes[i]], -float(mass[i]), tally.classes[i]))
+                   key=lambda i: (-tally.votes[tally.classes[i]], -round(float(mass[i]), 9),
+                                  tally.classes[i]))
     total = max(tally.examples, 1)
     ranking = []
     for rank, index in enumerate(order, start=1):

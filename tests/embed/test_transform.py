@@ -1,0 +1,52 @@
+"""EmbedTexts and AttachEmbeddings with a fake model handler: no weights needed."""
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.ml.inference.base import ModelHandler, PredictionResult
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from transforms.embed.encoder import text_hash
+from transforms.embed.transform import AttachEmbeddings, EmbedTexts
+
+
+class FakeEncoderHandler(ModelHandler):
+    """Vector = [length of the text, 1.0]; None for a blank text (no real token)."""
+
+    def __init__(self):
+        super().__init__(max_batch_size=2)
+
+    def load_model(self):
+        return FakeEncoderHandler  # any weak-referenceable object stands in for the model
+
+    def run_inference(self, batch, model, inference_args=None):
+        return [PredictionResult(text, None if not text.strip() else
+                                 np.array([len(text), 1.0], dtype=np.float32)) for text in batch]
+
+
+def test_only_texts_missing_from_the_previous_version_are_encoded():
+    previous_rows = [{"model": "fake", "text_hash": text_hash("kept"), "embedding": [9.0, 9.0]},
+                     {"model": "fake", "text_hash": text_hash("gone"), "embedding": [7.0, 7.0]}]
+    with TestPipeline(runner="FnApiRunner") as pipeline:
+        previous = pipeline | "previous" >> beam.Create(previous_rows)
+        texts = pipeline | "texts" >> beam.Create(["kept", "new text", "kept", "  "])
+        result = texts | EmbedTexts(FakeEncoderHandler(), "fake", previous)
+        assert_that(result["embeddings"] | beam.Map(
+                        lambda r: (r["model"], r["text_hash"], list(r["embedding"]))),
+                    equal_to([("fake", text_hash("kept"), [9.0, 9.0]),
+                              ("fake", text_hash("new text"), [8.0, 1.0])]), label="vectors")
+        assert_that(result["empty"], equal_to([(text_hash("  "), "  ")]), label="empty")
+
+
+def test_records_pair_with_their_vector_or_go_to_dead_letter():
+    records = [{"id": "1", "text": "alpha"}, {"id": "2", "text": "alpha"}, {"id": "3", "text": "b"}]
+    with TestPipeline(runner="FnApiRunner") as pipeline:
+        vectors = pipeline | "vectors" >> beam.Create(
+            [{"model": "m", "text_hash": text_hash("alpha"), "embedding": [1.0, 0.0]}])
+        attached = (pipeline | "records" >> beam.Create(records)) | AttachEmbeddings(
+            vectors, stage="prune", dataset="docs", version="v1")
+        assert_that(attached["pairs"] | beam.Map(lambda p: (p[0]["id"], p[1].tolist())),
+                    equal_to([("1", [1.0, 0.0]), ("2", [1.0, 0.0])]), label="pairs")
+        assert_that(attached["dead_letters"] | beam.Map(
+                        lambda d: (d["reason"], d["source"], d["file"], d["raw"])),
+                    equal_to([("missing_embedding", "docs", "docs@v1", "b")]), label="dead")

@@ -1,0 +1,82 @@
+"""PruneSource end to end on hand-made vectors, with TestPipeline and assert_that."""
+
+from dataclasses import replace
+
+import apache_beam as beam
+import numpy as np
+import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from transforms.prune.transform import PruneSettings, PruneSource
+
+AXES = {"kitchen": 0, "garden": 1, "tools": 2, "pets": 3}
+
+
+def _vector(axis: int, jitter: float) -> np.ndarray:
+    vector = np.full(4, 0.05, dtype=np.float32)
+    vector[axis] = 1.0 + jitter
+    return vector / np.linalg.norm(vector)
+
+
+def _source() -> list:
+    pairs = []
+    for name, axis in AXES.items():
+        for i in range(5):
+            pairs.append(({"id": f"{name}-{i}", "text": f"{name} {i}", "label": name,
+                           "domain": None, "metadata": None}, _vector(axis, 0.01 * i)))
+    pairs.append(({"id": "nolabel", "text": "no label", "label": None, "domain": None,
+                   "metadata": None}, _vector(0, 0.0)))
+    return pairs
+
+
+def _target() -> list:
+    """Six target examples near `kitchen`, three near `garden`, one with an unknown label."""
+    return ([({"text": f"k{i}", "label": "cook"}, _vector(0, 0.02 * i)) for i in range(6)]
+            + [({"text": f"g{i}", "label": "plant"}, _vector(1, 0.0)) for i in range(3)]
+            + [({"text": "odd", "label": "weird"}, _vector(2, 0.0))])
+
+
+BASE = PruneSettings(mode="label", surrogate="centroid", retain_classes=2, prune_ratio=None,
+                     clusters=4, reservoir_size=100, linear_sample_per_class=100, seed=0,
+                     source="catalogue", source_version="s1", target="target",
+                     target_version="t1", target_labels=("cook", "plant"))
+
+
+def _settings(**overrides) -> PruneSettings:
+    return replace(BASE, **overrides)
+
+
+@pytest.mark.parametrize("surrogate", ["centroid", "linear"])
+def test_label_mapping_keeps_the_voted_classes(surrogate):
+    with TestPipeline(runner="FnApiRunner") as pipeline:
+        target = pipeline | "target" >> beam.Create(_target())
+        result = (pipeline | "source" >> beam.Create(_source())) | PruneSource(
+            _settings(surrogate=surrogate), target)
+        assert_that(result["pruned"] | beam.Map(lambda r: r["label"]),
+                    equal_to(["kitchen"] * 5 + ["garden"] * 5), label="kept records")
+        # Zero-vote classes are ordered by probability mass, which depends on the surrogate.
+        assert_that(result["ranking"] | beam.Map(
+                        lambda r: (r["source_class"], r["votes"], r["kept"],
+                                   tuple(r["top_target_classes"]),
+                                   r["rank"] if r["votes"] else "3 or 4")),
+                    equal_to([("kitchen", 6, True, ("cook",), 1), ("garden", 3, True, ("plant",), 2),
+                              ("pets", 0, False, (), "3 or 4"), ("tools", 0, False, (), "3 or 4")]),
+                    label="ranking")
+        assert_that(result["drops"], equal_to([("pruned_class", 1)] * 10), label="drops")
+        assert_that(result["dead_letters"] | beam.Map(lambda d: (d["reason"], d["source"])),
+                    equal_to([("missing_label", "catalogue"), ("unknown_target_label", "target")]),
+                    label="dead letters")
+        assert_that(result["chart"] | beam.Map(lambda c: (c[0], c[1][:4])),
+                    equal_to([("votes_per_class.png", b"\x89PNG")]), label="chart")
+
+
+def test_feature_mapping_keeps_clusters_without_labels():
+    with TestPipeline(runner="FnApiRunner") as pipeline:
+        target = pipeline | "target" >> beam.Create(_target())
+        result = (pipeline | "source" >> beam.Create(_source())) | PruneSource(
+            _settings(mode="feature", retain_classes=1, target_labels=None), target)
+        # The top cluster is the kitchen direction; the unlabelled record sits on it too.
+        assert_that(result["pruned"] | beam.Map(lambda r: r["id"]),
+                    equal_to([f"kitchen-{i}" for i in range(5)] + ["nolabel"]), label="kept")
+        assert_that(result["dead_letters"], equal_to([]), label="no dead letters")

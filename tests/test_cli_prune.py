@@ -1,0 +1,95 @@
+"""The prune stage through the CLI with the bundled encoder (real weights, small inputs)."""
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from pipelines.cli import main
+from transforms.publish import store
+
+KITCHEN = {"cookware", "small_appliances", "cutlery", "tableware", "storage"}
+
+
+def _latest(root: Path, dataset: str) -> Path:
+    return root / dataset / store.latest_version(str(root), dataset)
+
+
+def test_example_prunes_to_the_kitchen_categories_and_reuses_embeddings(full_example_config,
+                                                                        capsys):
+    root = full_example_config.parent / "out"
+    assert main(["rebuild", str(full_example_config)]) == 0
+    assert capsys.readouterr().out.count("published") == 8
+    pruned = pl.read_parquet(_latest(root, "pruned_source") / "data" / "*.parquet")
+    assert pruned.height == 100 and set(pruned["label"]) == KITCHEN
+    ranking_dir = _latest(root, "class_ranking")
+    ranking = pl.read_parquet(ranking_dir / "data" / "*.parquet").sort("rank")
+    assert set(ranking.filter(pl.col("kept"))["source_class"]) == KITCHEN
+    assert ranking["rank"].to_list() == list(range(1, 16))
+    assert (ranking_dir / "votes_per_class.png").read_bytes()[:4] == b"\x89PNG"
+    assert "![votes_per_class.png](votes_per_class.png)" in (ranking_dir / "README.md").read_text()
+    manifest = json.loads((_latest(root, "pruned_source") / "manifest.json").read_text())
+    assert set(manifest["parents"]) == {"catalogue", "target", "embeddings"}
+    assert manifest["models"]["encoder"].startswith("all-MiniLM-L6-v2@")
+    assert manifest["drop_counts"] == {"pruned_class": 200}
+    embeddings = json.loads((_latest(root, "embeddings") / "manifest.json").read_text())
+    assert embeddings["rows"] == 420  # 300 catalogue + 120 target texts, all distinct
+
+    # Another prune size re-ranks the same inputs: nothing is ingested or encoded again.
+    config = full_example_config.read_text().replace("retain_classes: 5", "retain_classes: 3")
+    full_example_config.write_text(config)
+    assert main(["rebuild", str(full_example_config)]) == 0
+    captured = capsys.readouterr()
+    assert "embed: inputs, config and code unchanged" in captured.err
+    assert "ingest: inputs, config and code unchanged" in captured.err
+    assert pl.read_parquet(_latest(root, "pruned_source") / "data" / "*.parquet").height == 60
+
+    full_example_config.write_text(config.replace("retain_classes: 3", "retain_classes: 16"))
+    assert main(["rebuild", str(full_example_config)]) == 2
+    assert "retain_classes=16 but the source has 15 classes" in capsys.readouterr().err
+
+
+def _write_config(tmp_path: Path, source_rows: str, target_rows: str, prune: str) -> Path:
+    (tmp_path / "source.csv").write_text("text,label\n" + source_rows)
+    (tmp_path / "target.csv").write_text("text,label\n" + target_rows)
+    config = tmp_path / "rebuild.yaml"
+    config.write_text(f"""
+output_root: {tmp_path / 'out'}
+sources:
+  - {{name: source, path: {tmp_path / 'source.csv'}, format: csv}}
+  - {{name: target, path: {tmp_path / 'target.csv'}, format: csv}}
+stages:
+  prune: {{source: source, target: target, {prune}}}
+""")
+    return config
+
+
+def test_bad_target_rows_go_to_dead_letter(tmp_path, capsys):
+    config = _write_config(
+        tmp_path, ("non-stick frying pan,pans\nstainless steel saucepan,pans\n"
+                   "garden hose reel,garden\nleaf rake for the lawn,garden\n"),
+        "a frying pan to fry eggs in,cook\n\u200b\u200b,cook\nsomething odd,weird\n",
+        "retain_classes: 1, target_labels: [cook]")
+    assert main(["rebuild", str(config)]) == 0
+    root = tmp_path / "out"
+    dead = pl.read_parquet(_latest(root, "dead_letter_prune") / "data" / "*.parquet")
+    assert sorted(zip(dead["reason"], dead["raw"])) == [
+        ("missing_embedding", "\u200b\u200b"), ("unknown_target_label", "something odd")]
+    pruned = pl.read_parquet(_latest(root, "pruned_source") / "data" / "*.parquet")
+    assert set(pruned["label"]) == {"pans"}
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize(("source_rows", "target_rows", "prune", "message"), [
+    ("pan,pans\npot,pans\n", "wok,cook\n", "retain_classes: 1",
+     "the source has 1 class(es); pruning needs at least 2"),
+    ("pan,pans\nrake,garden\n", "", "retain_classes: 1", "target target/train is empty"),
+    ("pan,pans\nrake,garden\n", "wok,cook\n", "prune_ratio: 1.5", "prune_ratio"),
+])
+def test_prune_errors_are_clear(tmp_path, capsys, source_rows, target_rows, prune, message):
+    config = _write_config(tmp_path, source_rows, target_rows, prune)
+    assert main(["rebuild", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert message in err, err
+    assert "Traceback" not in err
