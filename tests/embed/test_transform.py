@@ -32,7 +32,7 @@ def test_only_texts_missing_from_the_previous_version_are_encoded():
         texts = pipeline | "texts" >> beam.Create(["kept", "new text", "kept", "  "])
         result = texts | EmbedTexts(FakeEncoderHandler(), "fake", previous)
         assert_that(result["embeddings"] | beam.Map(
-                        lambda r: (r["model"], r["text_hash"], list(r["embedding"]))),
+                        lambda r: (r["model"], r["text_hash"], r["embedding"].tolist())),
                     equal_to([("fake", text_hash("kept"), [9.0, 9.0]),
                               ("fake", text_hash("new text"), [8.0, 1.0])]), label="vectors")
         assert_that(result["empty"], equal_to([(text_hash("  "), "  ")]), label="empty")

@@ -17,7 +17,7 @@ class SentenceEncoderModelHandler(ModelHandler[str, PredictionResult, SentenceEn
     """
 
     def __init__(self, settings: EncoderSettings, batch_size: int = 64) -> None:
-        super().__init__(min_batch_size=1, max_batch_size=batch_size)
+        super().__init__(min_batch_size=batch_size, max_batch_size=batch_size)
         self._settings = settings
 
     def load_model(self) -> SentenceEncoder:

@@ -39,7 +39,7 @@ class _ToEmbeddingRowFn(beam.DoFn):
         if result.inference is None:
             yield beam.pvalue.TaggedOutput(self.EMPTY, (key, result.example))
         else:
-            yield {"text_hash": key, "embedding": result.inference.tolist()}
+            yield {"text_hash": key, "embedding": result.inference}
 
 
 class EmbedTexts(beam.PTransform):
@@ -61,7 +61,7 @@ class EmbedTexts(beam.PTransform):
     def expand(self, texts):
         keyed = texts | "Key texts by hash" >> beam.Map(lambda text: (text_hash(text), text))
         previous = self._previous | "Key previous vectors" >> beam.Map(
-            lambda row: (row["text_hash"], row["embedding"]))
+            lambda row: (row["text_hash"], np.asarray(row["embedding"], dtype=np.float32)))
         split = (
             {"texts": keyed, "previous": previous}
             | "Join with previous vectors" >> beam.CoGroupByKey()
@@ -102,7 +102,7 @@ class _PairWithVectorFn(beam.DoFn):
         records, vectors = list(grouped["records"]), list(grouped["vectors"])
         for record in records:
             if vectors:
-                yield record, np.asarray(vectors[0], dtype=np.float32)
+                yield record, vectors[0]
                 continue
             stage, dataset, version, field = self._where
             Metrics.counter(stage, f"{dataset}.missing_embedding").inc()
@@ -127,7 +127,7 @@ class AttachEmbeddings(beam.PTransform):
         keyed = records | f"Key {dataset} by text hash" >> beam.Map(
             lambda record: (text_hash(record[text_field]), record))
         vectors = self._embeddings | f"Key vectors for {dataset}" >> beam.Map(
-            lambda row: (row["text_hash"], row["embedding"]))
+            lambda row: (row["text_hash"], np.asarray(row["embedding"], dtype=np.float32)))
         paired = (
             {"records": keyed, "vectors": vectors}
             | f"Join {dataset} with vectors" >> beam.CoGroupByKey()

@@ -13,9 +13,14 @@ from typing import Any
 import apache_beam as beam
 
 
+def _plain(value: Any) -> Any:
+    """numpy arrays and scalars as the lists and numbers they would be read back as."""
+    return value.tolist() if hasattr(value, "tolist") else str(value)
+
+
 def row_digest(row: dict[str, Any]) -> bytes:
     canonical = json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                           default=str)
+                           default=_plain)
     return hashlib.sha256(canonical.encode("utf-8")).digest()
 
 
