@@ -16,6 +16,8 @@ from transforms.embed.encoder import DEFAULT_ENCODER
 from transforms.ingest.records import CANONICAL_FIELDS
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+SHARDS = ("Parquet files per split; 0 lets the runner decide, which writes as rows stream in "
+          "instead of shuffling them to a fixed number of writers")
 
 
 class ConfigError(ValueError):
@@ -78,7 +80,7 @@ class IngestConfig(_Strict):
 
     max_text_length: int = Field(default=10_000, gt=0)
     keep_unmapped_as_metadata: bool = True
-    num_shards: int = Field(default=1, gt=0, description="Parquet files per split")
+    num_shards: int = Field(default=1, ge=0, description=SHARDS)
 
 
 class EmbedConfig(_Strict):
@@ -91,7 +93,7 @@ class EmbedConfig(_Strict):
     batch_size: int = Field(default=64, gt=0)
     max_length: int = Field(default=128, gt=0)
     device: Literal["cpu", "cuda"] = "cpu"
-    num_shards: int = Field(default=1, gt=0)
+    num_shards: int = Field(default=0, ge=0, description=SHARDS)
 
 
 class PruneConfig(_Strict):
@@ -112,7 +114,7 @@ class PruneConfig(_Strict):
                                          description="source vectors per class to fit `linear`")
     target_labels: list[str] | None = Field(
         default=None, description="allowed target labels; others go to dead letter")
-    num_shards: int = Field(default=1, gt=0)
+    num_shards: int = Field(default=1, ge=0, description=SHARDS)
 
     @model_validator(mode="after")
     def _one_size(self) -> "PruneConfig":

@@ -45,7 +45,7 @@ class PublishSpec:
     started_at: float
     code_version: str
     git_commit: str | None = None
-    num_shards: int = 1
+    num_shards: int = 1  # 0: one file per bundle, no shuffle before the write
     config: dict[str, Any] = field(default_factory=dict)
     inputs: tuple[dict[str, Any], ...] = ()
     parents: dict[str, str] = field(default_factory=dict)
