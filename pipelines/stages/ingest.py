@@ -5,14 +5,14 @@ import apache_beam as beam
 from pipelines.config import RebuildConfig, SourceConfig, matched_files
 from pipelines.stages.common import PlannedDataset
 from transforms.ingest.records import FieldMapping
-from transforms.ingest.transform import IngestSource, SourceSpec
+from transforms.ingest.transform import DeduplicateDataset, IngestSource, SourceSpec
 from transforms.publish import store, versioning
 from transforms.publish.transform import DatasetOutput, Publish, PublishSpec
 
 DEAD_LETTER = "dead_letter_ingest"
 
 
-def _source_spec(config: RebuildConfig, source: SourceConfig) -> SourceSpec:
+def _source_spec(config: RebuildConfig, source: SourceConfig, order: int) -> SourceSpec:
     ingest = config.stages.ingest
     mapping = FieldMapping(kind=source.kind, fields=dict(source.fields),
                            max_text_length=ingest.max_text_length,
@@ -20,7 +20,7 @@ def _source_spec(config: RebuildConfig, source: SourceConfig) -> SourceSpec:
     return SourceSpec(name=source.name, format=source.format,
                       files=tuple(matched_files(config, source)), mapping=mapping,
                       encoding=source.encoding, csv_delimiter=source.csv_delimiter,
-                      hf_split=source.hf_split)
+                      hf_split=source.hf_split, split=source.split, order=order)
 
 
 def plan(config: RebuildConfig, run_id: str, started_at: float) -> list[PlannedDataset]:
@@ -33,11 +33,8 @@ def plan(config: RebuildConfig, run_id: str, started_at: float) -> list[PlannedD
         fingerprint = (versioning.folder_fingerprint if source.format == "hf"
                        else versioning.file_fingerprint)
         fingerprints[source.name] = [fingerprint(f) for f in matched_files(config, source)]
-    groups: dict[str, list[SourceConfig]] = {}
-    for source in config.sources:
-        groups.setdefault(source.dataset_name, []).append(source)
     outputs = [(name, sources[0].kind, tuple(s.split for s in sources), sources)
-               for name, sources in groups.items()]
+               for name, sources in _groups(config).items()]
     outputs.append((DEAD_LETTER, "dead_letter", ("train",), list(config.sources)))
     planned = []
     for name, kind, splits, sources in outputs:
@@ -50,29 +47,49 @@ def plan(config: RebuildConfig, run_id: str, started_at: float) -> list[PlannedD
                            code_version=code, git_commit=commit,
                            num_shards=config.stages.ingest.num_shards, config=section,
                            inputs=inputs, seeds={"seed": config.seed})
-        planned.append(PlannedDataset(spec, store.is_published(config.root, name, version),
-                                      tuple(sources)))
+        planned.append(PlannedDataset(spec, store.is_published(config.root, name, version)))
     return planned
 
 
+def _groups(config: RebuildConfig) -> dict[str, list[SourceConfig]]:
+    """Sources by the dataset they publish into, in config order."""
+    groups: dict[str, list[SourceConfig]] = {}
+    for source in config.sources:
+        groups.setdefault(source.dataset_name, []).append(source)
+    return groups
+
+
 def build(pipeline: beam.Pipeline, config: RebuildConfig, planned: list[PlannedDataset]) -> None:
-    """Read every source, publish the datasets whose version is not published yet."""
-    ingested = {s.name: pipeline | IngestSource(_source_spec(config, s)) for s in config.sources}
+    """Read every source, resolve duplicates per dataset, publish what is not published yet."""
+    groups = _groups(config)
+    ingested = {s.name: pipeline | IngestSource(_source_spec(config, s, sources.index(s)))
+                for sources in groups.values() for s in sources}
+    deduplicated = {
+        name: tuple(ingested[s.name]["keyed"] for s in sources) | DeduplicateDataset(
+            name, sources[0].kind, tuple(s.split for s in sources))
+        for name, sources in groups.items()
+    }
+    dead = ([ingested[s.name]["dead_letters"] for s in config.sources]
+            + [d["dead_letters"] for d in deduplicated.values()])
     outputs = []
     for item in planned:
         if item.unchanged:
             continue
-        label = item.spec.dataset
-        dead = ([ingested[s.name]["dead_letters"] for s in item.context]
-                | f"Gather {label} dead letters" >> beam.Flatten())
-        reasons = dead | f"Key {label} dead letters by reason" >> beam.Map(
-            lambda row: (row["reason"], 1))
+        name = item.spec.dataset
         if item.spec.kind == "dead_letter":
-            outputs.append(DatasetOutput(item.spec, {"train": dead}, reasons))
+            rows = dead | "Gather ingest dead letters" >> beam.Flatten()
+            reasons = rows | "Key ingest dead letters by reason" >> beam.Map(
+                lambda row: (row["reason"], 1))
+            outputs.append(DatasetOutput(item.spec, {"train": rows}, reasons))
             continue
-        drops = ([reasons, *(ingested[s.name]["drops"] for s in item.context)]
-                 | f"Gather {label} drops" >> beam.Flatten())
-        splits = {s.split: ingested[s.name]["records"] for s in item.context}
+        sources = {s.name for s in groups[name]}
+        own_dead = ([ingested[s]["dead_letters"] for s in sorted(sources)]
+                    + [deduplicated[name]["dead_letters"]])
+        drops = ([own_dead | f"Gather {name} dead letters" >> beam.Flatten()
+                  | f"Key {name} dead letters by reason" >> beam.Map(lambda r: (r["reason"], 1)),
+                  deduplicated[name]["drops"]]
+                 | f"Gather {name} drops" >> beam.Flatten())
+        splits = {split: deduplicated[name][f"records.{split}"] for split in item.spec.splits}
         outputs.append(DatasetOutput(item.spec, splits, drops))
     pipeline | Publish("ingest", outputs)
 

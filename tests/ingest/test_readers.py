@@ -74,3 +74,19 @@ def test_hf_saved_dataset_and_split(tmp_path):
     assert missing_split.reason == "unreadable_file" and "hf_split" in missing_split.detail
     [not_saved] = read_hf_dataset(str(tmp_path / "nothing"), None)
     assert not_saved.reason == "unreadable_file"
+
+
+def test_csv_unterminated_quote_costs_only_its_first_line():
+    data = b'text,label\ngood0,a\n"unterminated,a\ngood1,b\ngood2,c\n'
+    items = list(read_csv(_stream(data), "f.csv"))
+    assert [(i.row, i.values["text"]) for i in items if isinstance(i, RawRow)] == [
+        (2, "good0"), (4, "good1"), (5, "good2")]
+    [bad] = [i for i in items if isinstance(i, Rejected)]
+    assert (bad.row, bad.reason, bad.raw) == (3, "unparseable", '"unterminated,a')
+
+
+def test_utf8_byte_order_mark_is_not_data():
+    csv_items = list(read_csv(_stream(b"\xef\xbb\xbftext,label\nhello,a\n"), "f.csv"))
+    assert csv_items == [RawRow("f.csv", 2, {"text": "hello", "label": "a"})]
+    jsonl_items = list(read_jsonl(_stream(b'\xef\xbb\xbf{"text": "hi"}\n'), "f.jsonl"))
+    assert jsonl_items == [RawRow("f.jsonl", 1, {"text": "hi"})]

@@ -56,12 +56,20 @@ def test_judgement_bad_grade_is_wrong_type(rating):
 
 
 def test_duplicates_keep_first_by_location_and_reject_conflicts():
-    first = Located({"id": "1", "text": "a"}, "a.jsonl", 3)
-    repeat = Located({"id": "1", "text": "a"}, "b.jsonl", 1)
-    conflict = Located({"id": "1", "text": "b"}, "a.jsonl", 9)
+    first = Located({"id": "1", "text": "a"}, "a.jsonl", 3, "src")
+    repeat = Located({"id": "1", "text": "a"}, "b.jsonl", 1, "src")
+    conflict = Located({"id": "1", "text": "b"}, "a.jsonl", 9, "src")
     resolved = resolve_duplicates("1", [conflict, repeat, first], "id")
-    assert resolved.kept == first.record
+    assert resolved.kept == first
     assert resolved.exact_duplicates == 1
-    [rejected] = resolved.conflicts
-    assert (rejected.file, rejected.row, rejected.reason) == ("a.jsonl", 9, "duplicate_id_conflict")
+    [(source, rejected)] = resolved.conflicts
+    assert (source, rejected.file, rejected.row, rejected.reason) == (
+        "src", "a.jsonl", 9, "duplicate_id_conflict")
     assert "a.jsonl row 3" in rejected.detail
+
+
+def test_earlier_source_of_a_dataset_wins_across_splits():
+    in_test = Located({"id": "x", "text": "t"}, "a_test.csv", 2, "test_src", order=1, split="test")
+    in_train = Located({"id": "x", "text": "t"}, "z_train.csv", 5, "train_src", order=0)
+    resolved = resolve_duplicates("x", [in_test, in_train], "id")
+    assert resolved.kept.split == "train" and resolved.exact_duplicates == 1

@@ -6,6 +6,7 @@ the reader moves on to the next line or row. Row numbers are 1-based: the physic
 and CSV (the header is line 1), the row index for Parquet and Hugging Face datasets.
 """
 
+import codecs
 import csv
 import json
 from collections.abc import Iterable, Iterator
@@ -56,7 +57,7 @@ def read_jsonl(stream: BinaryIO, file: str, encoding: str = "utf-8") -> Iterator
     """One JSON object per line; blank lines are skipped."""
     for line_number, line in enumerate(stream, start=1):
         try:
-            text = line.decode(encoding)
+            text = line.decode(_decoder(encoding, line_number == 1))
         except UnicodeDecodeError as error:
             yield Rejected(file, line_number, "undecodable_bytes",
                            f"not valid {encoding} at byte {error.start}", raw=_bytes_preview(line))
@@ -77,39 +78,69 @@ def read_jsonl(stream: BinaryIO, file: str, encoding: str = "utf-8") -> Iterator
         yield RawRow(file, line_number, values)
 
 
-class _DecodedLines:
-    """Decodes a binary stream line by line for `csv.reader`, setting aside undecodable lines.
+def _decoder(encoding: str, first_line: bool) -> str:
+    """A UTF-8 byte-order mark on the first line is not part of the data."""
+    utf8 = codecs.lookup(encoding).name == "utf-8"
+    return "utf-8-sig" if utf8 and first_line else encoding
 
-    Tracks the physical line number so each CSV row can name the line it starts on.
+
+class _DecodedLines:
+    """The lines of a binary stream, decoded one by one, for `csv.reader`.
+
+    Undecodable lines are set aside as `Rejected`. The lines handed out since the last row
+    boundary are remembered with their physical numbers, so a row can name the line it starts
+    on, and after a parse error all but its first line can be pushed back and read again.
     """
 
     def __init__(self, stream: BinaryIO, file: str, encoding: str) -> None:
         self._stream = stream
         self._file = file
         self._encoding = encoding
-        self.line_number = 0
+        self._physical = 0
+        self._pushed_back: list[tuple[int, str]] = []
+        self._since_boundary: list[tuple[int, str]] = []
         self.rejected: list[Rejected] = []
 
-    def __iter__(self) -> Iterator[str]:
-        for line in self._stream:
-            self.line_number += 1
+    def __iter__(self) -> "_DecodedLines":
+        return self
+
+    def __next__(self) -> str:
+        while not self._pushed_back:
+            line = next(self._stream)  # StopIteration ends the reader
+            self._physical += 1
             try:
-                yield line.decode(self._encoding)
+                text = line.decode(_decoder(self._encoding, self._physical == 1))
             except UnicodeDecodeError as error:
                 self.rejected.append(
-                    Rejected(self._file, self.line_number, "undecodable_bytes",
+                    Rejected(self._file, self._physical, "undecodable_bytes",
                              f"not valid {self._encoding} at byte {error.start}",
-                             raw=_bytes_preview(line))
-                )
+                             raw=_bytes_preview(line)))
+                continue
+            self._pushed_back.append((self._physical, text))
+        number, text = self._pushed_back.pop(0)
+        self._since_boundary.append((number, text))
+        return text
+
+    def row_boundary(self) -> list[tuple[int, str]]:
+        """The (line number, text) pairs of the row just read; starts the next row."""
+        lines, self._since_boundary = self._since_boundary, []
+        return lines
+
+    def push_back(self, lines: list[tuple[int, str]]) -> None:
+        self._pushed_back = lines + self._pushed_back
 
 
 def read_csv(stream: BinaryIO, file: str, encoding: str = "utf-8",
              delimiter: str = ",") -> Iterator[RawRow | Rejected]:
-    """A header row, then one record per row; empty cells read as missing values."""
+    """A header row, then one record per row; empty cells read as missing values.
+
+    A row the csv module cannot parse (e.g. an unterminated quote, which would swallow the rest of
+    the file) costs only its first line: that line goes to dead letter and parsing restarts on the
+    next one, so the good rows after it are still read.
+    """
     lines = _DecodedLines(stream, file, encoding)
     reader = csv.reader(lines, delimiter=delimiter, strict=True)
     header: list[str] | None = None
-    row_start = 1
     while True:
         try:
             cells: list[str] | csv.Error | None = next(reader)
@@ -117,18 +148,19 @@ def read_csv(stream: BinaryIO, file: str, encoding: str = "utf-8",
             cells = None
         except csv.Error as error:
             cells = error
-        for rejected in lines.rejected:
-            if rejected.row == row_start:  # a skipped line before the row starts
-                row_start += 1
-            yield rejected
+        yield from lines.rejected
         lines.rejected.clear()
+        consumed = lines.row_boundary()
         if cells is None:
             break
         if isinstance(cells, csv.Error):
-            yield Rejected(file, row_start, "unparseable", f"invalid CSV: {cells}")
-            row_start = lines.line_number + 1
+            (line_number, text), rest = consumed[0], consumed[1:]
+            yield Rejected(file, line_number, "unparseable", f"invalid CSV: {cells}",
+                           raw=preview(text.rstrip("\r\n")))
+            lines.push_back(rest)
+            reader = csv.reader(lines, delimiter=delimiter, strict=True)
             continue
-        start, row_start = row_start, lines.line_number + 1
+        start = consumed[0][0]
         if header is None:
             header = cells
             continue

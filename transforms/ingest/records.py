@@ -139,26 +139,31 @@ def dedup_key(record: dict[str, Any], kind: str) -> str:
 
 @dataclass(frozen=True)
 class Located:
-    """A record with the place it was read from, so duplicates resolve the same way on every run."""
+    """A record with where it was read from, so duplicates resolve the same way on every run:
+    `order` is its source's position among the sources of its dataset, `split` where it goes."""
 
     record: dict[str, Any]
     file: str
     row: int
+    source: str = ""
+    order: int = 0
+    split: str = "train"
 
 
 @dataclass(frozen=True)
 class Resolved:
     """The outcome of one duplicate key: the record kept, conflicts, and exact repeats dropped."""
 
-    kept: dict[str, Any]
-    conflicts: list[Rejected]
+    kept: Located
+    conflicts: list[tuple[str, Rejected]]  # (source name, rejection)
     exact_duplicates: int
 
 
 def resolve_duplicates(key: str, located: list[Located], field_name: str) -> Resolved:
-    """Keep the first occurrence (by file, then row); identical repeats are dropped and counted,
-    differing ones are rejected as conflicts naming where the kept record came from."""
-    ordered = sorted(located, key=lambda item: (item.file, item.row))
+    """Keep the first occurrence (by source order, file, row) across all sources of a dataset, so
+    a text in both a train and a test source stays in the first; identical repeats are dropped and
+    counted, differing ones are rejected as conflicts naming where the kept record came from."""
+    ordered = sorted(located, key=lambda item: (item.order, item.file, item.row))
     first = ordered[0]
     conflicts: list[Rejected] = []
     exact = 0
@@ -166,9 +171,8 @@ def resolve_duplicates(key: str, located: list[Located], field_name: str) -> Res
         if later.record == first.record:
             exact += 1
             continue
-        conflicts.append(
-            Rejected(later.file, later.row, "duplicate_id_conflict",
-                     f"{field_name} {key} already read from {first.file} row {first.row} "
-                     "with different content", field=field_name, raw=preview(later.record))
-        )
-    return Resolved(first.record, conflicts, exact)
+        conflicts.append((later.source, Rejected(
+            later.file, later.row, "duplicate_id_conflict",
+            f"{field_name} {key} already read from {first.file} row {first.row} "
+            "with different content", field=field_name, raw=preview(later.record))))
+    return Resolved(first, conflicts, exact)

@@ -34,6 +34,8 @@ class SourceSpec:
     encoding: str = "utf-8"
     csv_delimiter: str = ","
     hf_split: str | None = None
+    split: str = "train"
+    order: int = 0  # position among the sources of its dataset: earlier wins a duplicate
 
 
 def dead_letter_row(stage: str, source: str, rejected: readers.Rejected) -> dict[str, Any]:
@@ -99,35 +101,35 @@ class MapFieldsFn(beam.DoFn):
             yield beam.pvalue.TaggedOutput(
                 DEAD_LETTER, dead_letter_row("ingest", self._spec.name, result))
             return
-        yield dedup_key(result, self._spec.mapping.kind), Located(result, row.file, row.row)
+        spec = self._spec
+        yield dedup_key(result, spec.mapping.kind), Located(
+            result, row.file, row.row, spec.name, spec.order, spec.split)
 
 
 class ResolveDuplicatesFn(beam.DoFn):
     """One record per key: the first wins, conflicting repeats go to dead letter."""
 
-    def __init__(self, spec: SourceSpec) -> None:
-        self._spec = spec
+    def __init__(self, kind: str) -> None:
+        self._field = "id" if kind == "document" else "query,doc_id"
 
     def process(self, keyed):  # (key, Iterable[Located])
         key, located = keyed
-        field_name = "id" if self._spec.mapping.kind == "document" else "query,doc_id"
-        resolved = resolve_duplicates(key, list(located), field_name)
+        resolved = resolve_duplicates(key, list(located), self._field)
         yield resolved.kept
-        for conflict in resolved.conflicts:
-            Metrics.counter("ingest", f"{self._spec.name}.{conflict.reason}").inc()
-            yield beam.pvalue.TaggedOutput(
-                DEAD_LETTER, dead_letter_row("ingest", self._spec.name, conflict))
+        for source, conflict in resolved.conflicts:
+            Metrics.counter("ingest", f"{source}.{conflict.reason}").inc()
+            yield beam.pvalue.TaggedOutput(DEAD_LETTER, dead_letter_row("ingest", source, conflict))
         if resolved.exact_duplicates:
-            Metrics.counter("ingest", f"{self._spec.name}.duplicate_exact").inc(
+            Metrics.counter("ingest", f"{resolved.kept.source}.duplicate_exact").inc(
                 resolved.exact_duplicates)
             yield beam.pvalue.TaggedOutput(DROPS, ("duplicate_exact", resolved.exact_duplicates))
 
 
 class IngestSource(beam.PTransform):
-    """Reads one source into canonical records; no good row is lost because a neighbour is bad.
+    """Reads one source into canonical records keyed for duplicate resolution; no good row is
+    lost because a neighbour is bad.
 
-    Outputs a dict: `records` (canonical rows), `dead_letters` (rows of the dead-letter schema) and
-    `drops` ((reason, count) pairs for rows dropped without a dead-letter row: exact duplicates).
+    Outputs a dict: `keyed` ((key, Located) pairs) and `dead_letters` (dead-letter schema rows).
     """
 
     def __init__(self, spec: SourceSpec) -> None:
@@ -148,14 +150,36 @@ class IngestSource(beam.PTransform):
             | f"Map {spec.name} fields" >> beam.ParDo(MapFieldsFn(spec)).with_outputs(
                 DEAD_LETTER, main="keyed")
         )
+        dead_letters = ((read[DEAD_LETTER], mapped[DEAD_LETTER])
+                        | f"Collect {spec.name} dead letters" >> beam.Flatten())
+        return {"keyed": mapped.keyed, "dead_letters": dead_letters}
+
+
+class DeduplicateDataset(beam.PTransform):
+    """Resolves duplicate ids across all sources of one dataset and routes records to splits.
+
+    Input: a tuple of the `keyed` outputs of the dataset's sources (a tuple: Beam reads a list
+    as data to create). Outputs a dict: `records.<split>` for
+    each split, `dead_letters` (conflicts) and `drops` (("duplicate_exact", n) pairs).
+    """
+
+    def __init__(self, dataset: str, kind: str, splits: tuple[str, ...]) -> None:
+        super().__init__(label=f"Deduplicate {dataset}")
+        self._dataset = dataset
+        self._kind = kind
+        self._splits = splits
+
+    def expand(self, keyed_per_source):
+        name, splits = self._dataset, self._splits
         resolved = (
-            mapped.keyed
-            | f"Group {spec.name} by id" >> beam.GroupByKey()
-            | f"Resolve {spec.name} duplicates" >> beam.ParDo(ResolveDuplicatesFn(spec)).with_outputs(
-                DEAD_LETTER, DROPS, main="records")
+            tuple(keyed_per_source)
+            | f"All {name} records" >> beam.Flatten()
+            | f"Group {name} by id" >> beam.GroupByKey()
+            | f"Resolve {name} duplicates" >> beam.ParDo(
+                ResolveDuplicatesFn(self._kind)).with_outputs(DEAD_LETTER, DROPS, main="kept")
         )
-        dead_letters = (
-            (read[DEAD_LETTER], mapped[DEAD_LETTER], resolved[DEAD_LETTER])
-            | f"Collect {spec.name} dead letters" >> beam.Flatten()
-        )
-        return {"records": resolved.records, "dead_letters": dead_letters, "drops": resolved[DROPS]}
+        by_split = resolved.kept | f"Route {name} to splits" >> beam.Partition(
+            lambda located, _: splits.index(located.split), len(splits))
+        outputs = {f"records.{split}": by_split[index] | f"{name} {split} records" >> beam.Map(
+            lambda located: located.record) for index, split in enumerate(splits)}
+        return {**outputs, "dead_letters": resolved[DEAD_LETTER], "drops": resolved[DROPS]}
