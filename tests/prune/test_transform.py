@@ -80,3 +80,19 @@ def test_feature_mapping_keeps_clusters_without_labels():
         assert_that(result["pruned"] | beam.Map(lambda r: r["id"]),
                     equal_to([f"kitchen-{i}" for i in range(5)] + ["nolabel"]), label="kept")
         assert_that(result["dead_letters"], equal_to([]), label="no dead letters")
+
+
+def test_samples_do_not_depend_on_arrival_order():
+    """Beam may deliver a sample in any order: fitting sorts by the seeded content priority."""
+    from transforms.prune.transform import _fit_kmeans, _fit_linear, _prioritised
+
+    pairs = _source()[:-1]
+    sample = [_prioritised(pair, 0) for pair in pairs]
+    shuffled = list(reversed(sample))
+    assert np.array_equal(_fit_kmeans(sample, 4, 0).centroids,
+                          _fit_kmeans(shuffled, 4, 0).centroids)
+    by_label = {}
+    for (record, _), item in zip(pairs, sample):
+        by_label.setdefault(record["label"], []).append(item)
+    reordered = {label: list(reversed(items)) for label, items in reversed(by_label.items())}
+    assert np.array_equal(_fit_linear(by_label, 0).weight, _fit_linear(reordered, 0).weight)

@@ -5,6 +5,7 @@
     source records ─► class (label | nearest cluster) ─► kept if the class is in the top K
 """
 
+import hashlib
 from dataclasses import asdict, dataclass
 
 import apache_beam as beam
@@ -23,6 +24,9 @@ from transforms.prune.surrogates import (
 )
 
 DEAD_LETTER = "dead_letter"
+
+# Functions handed to beam.Map/ParDo below carry no dataclass type hints on purpose: Beam turns
+# annotations into schemas at construction time and fails on fields such as Counter.
 
 
 @dataclass(frozen=True)
@@ -83,8 +87,8 @@ class MergeTalliesFn(beam.CombineFn):
         return accumulator
 
 
-def _tally(batch: list, surrogate) -> VoteTally:
-    """Votes of a batch of (target record, vector) pairs."""
+def _tally(batch, surrogate):
+    """Votes (a VoteTally) of a batch of (target record, vector) pairs."""
     tally = VoteTally(surrogate.classes)
     probabilities = surrogate.probabilities(np.stack([vector for _, vector in batch]))  # (B, C)
     for (record, _), row in zip(batch, probabilities):
@@ -92,20 +96,39 @@ def _tally(batch: list, surrogate) -> VoteTally:
     return tally
 
 
-def _nearest_class(pair, surrogate: CentroidSurrogate):
+def _nearest_class(pair, surrogate):
     record, vector = pair
     return surrogate.classes[int(np.argmax(surrogate.centroids @ vector))], record
 
 
-def _fit_linear(samples: list, seed: int) -> LinearSurrogate:
-    vectors = np.stack([vector for _, vectors in samples for vector in vectors])
-    labels = [label for label, vectors in samples for _ in vectors]
-    return LinearSurrogate.fit(vectors, labels, seed=seed)
+def _sample_priority(seed: int, text: str) -> str:
+    """A record's place in a seeded, content-defined order: the n smallest priorities are the
+    sample, the same on every run and runner (Beam's Sample draws unseeded random numbers)."""
+    return hashlib.sha256(f"{seed}\0{text}".encode()).hexdigest()
 
 
-def _fit_kmeans(sample: list, clusters: int, seed: int) -> CentroidSurrogate:
-    centroids = spherical_kmeans(np.stack(sample), clusters, seed=seed)
-    return CentroidSurrogate(cluster_names(clusters), centroids)
+def _priority(item) -> str:
+    return item[0]
+
+
+def _prioritised(pair, seed: int):
+    record, vector = pair
+    return _sample_priority(seed, record["text"]), vector
+
+
+def _fit_linear(samples, seed):
+    """samples: label -> [(priority, vector)], the lowest priorities per class."""
+    labels, vectors = [], []
+    for label in sorted(samples):
+        for _, vector in sorted(samples[label], key=lambda item: item[0]):
+            labels.append(label)
+            vectors.append(vector)
+    return LinearSurrogate.fit(np.stack(vectors), labels, seed=seed)
+
+
+def _fit_kmeans(sample, clusters, seed):
+    vectors = np.stack([vector for _, vector in sorted(sample, key=lambda item: item[0])])
+    return CentroidSurrogate(cluster_names(clusters), spherical_kmeans(vectors, clusters, seed=seed))
 
 
 class _RequireLabelFn(beam.DoFn):
@@ -152,7 +175,7 @@ class _KeepIfClassKeptFn(beam.DoFn):
             yield TaggedOutput(self.PRUNED, ("pruned_class", 1))
 
 
-def _rank(tally: VoteTally | None, surrogate, settings: PruneSettings):
+def _rank(tally, surrogate, settings):
     if tally is None:
         raise ValueError(f"prune: target {settings.target!r} has no usable example to vote "
                          "(empty, or all its rows went to dead letter)")
@@ -187,18 +210,20 @@ class PruneSource(beam.PTransform):
                              | "Gather class means" >> beam.combiners.ToDict()
                              | "Centroid surrogate" >> beam.Map(CentroidSurrogate.from_means))
             else:
-                surrogate = (by_label
-                             | "Sample vectors per class" >> beam.combiners.Sample.FixedSizePerKey(
-                                 s.linear_sample_per_class)
-                             | "Gather class samples" >> beam.combiners.ToList()
+                surrogate = (labelled.pairs
+                             | "Prioritise by label" >> beam.Map(
+                                 lambda pair: (pair[0]["label"], _prioritised(pair, s.seed)))
+                             | "Sample vectors per class" >> beam.combiners.Top.PerKey(
+                                 s.linear_sample_per_class, key=_priority, reverse=True)
+                             | "Gather class samples" >> beam.combiners.ToDict()
                              | "Fit softmax regression" >> beam.Map(_fit_linear, s.seed))
             classed = labelled.pairs | "Class of each record" >> beam.Map(
                 lambda pair: (pair[0]["label"], pair[0]))
         else:
             surrogate = (source_pairs
-                         | "Vectors only" >> beam.Map(lambda pair: pair[1])
-                         | "Reservoir sample" >> beam.combiners.Sample.FixedSizeGlobally(
-                             s.reservoir_size)
+                         | "Prioritise vectors" >> beam.Map(_prioritised, s.seed)
+                         | "Sample vectors" >> beam.combiners.Top.Of(
+                             s.reservoir_size, key=_priority, reverse=True)
                          | "Fit k-means" >> beam.Map(_fit_kmeans, s.clusters, s.seed))
             classed = source_pairs | "Nearest cluster of each record" >> beam.Map(
                 _nearest_class, AsSingleton(surrogate))

@@ -21,7 +21,7 @@ from apache_beam.io.filesystems import FileSystems
 from schemas.datasets import contract_for
 from transforms.publish import store
 from transforms.publish.card import render_card
-from transforms.publish.content import SplitSummary, SummariseSplitFn
+from transforms.publish.content import SummariseSplitFn
 from transforms.publish.validation import validate_frame
 
 LOG = logging.getLogger(__name__)
@@ -112,8 +112,8 @@ def _expectation_columns(kind: str) -> list[str]:
 class ValidateStagedFn(beam.DoFn):
     """Validates a staged dataset and prepares its manifest and card; promotes nothing."""
 
-    def process(self, spec: PublishSpec, written: list[str], summaries: list[SplitSummary],
-                drops: list[tuple[str, int]], attachments: list[str]):
+    # No dataclass hints on process: Beam would try to turn them into schemas.
+    def process(self, spec, written, summaries, drops, attachments):
         contract = contract_for(spec.kind)
         staged_paths = sorted(written)
         table = _read_staged(staged_paths, contract.schema, _expectation_columns(spec.kind))
@@ -160,7 +160,7 @@ def _write_attachment(attachment: tuple[str, bytes], staging: str) -> str:
 class PromoteAllFn(beam.DoFn):
     """Promotes every staged dataset of a stage, or none if any failed validation."""
 
-    def process(self, staged: list[StagedDataset]):
+    def process(self, staged):  # list[StagedDataset]
         failed = [s for s in staged if not s.valid]
         if failed:
             lines = [f"{s.spec.dataset}@{s.spec.version}: {s.manifest['validation']['failed']} "
