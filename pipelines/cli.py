@@ -32,6 +32,8 @@ def _configure_logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", force=True,
                         datefmt="%H:%M:%S", stream=sys.stderr)
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    # Beam logs a worker's traceback at ERROR before the CLI prints the cause in one line.
+    logging.getLogger("apache_beam").setLevel(logging.WARNING if verbose else logging.CRITICAL)
     for name in ("pipelines", "transforms"):
         logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.INFO)
 

@@ -59,6 +59,9 @@ class SourceConfig(_Strict):
             codecs.lookup(value)
         except LookupError:
             raise ValueError(f"unknown encoding {value!r}") from None
+        if "\n".encode(value) != b"\n":  # files are split into lines before decoding
+            raise ValueError(f"encoding {value!r} is not line-compatible with ASCII (e.g. UTF-16); "
+                             "convert the file to UTF-8 first")
         return value
 
     @model_validator(mode="after")
@@ -120,6 +123,9 @@ class PruneConfig(_Strict):
     def _one_size(self) -> "PruneConfig":
         if (self.retain_classes is None) == (self.prune_ratio is None):
             raise ValueError("set exactly one of retain_classes and prune_ratio")
+        if (self.source, self.source_split) == (self.target, self.target_split):
+            raise ValueError("source and target are the same dataset split; the target must be "
+                             "the task the source is pruned for")
         return self
 
 
@@ -215,7 +221,12 @@ def load_config(path: str | Path) -> RebuildConfig:
     except TypeError as error:
         raise ConfigError(f"{path}: invalid config: {error}") from None
     for index, source in enumerate(config.sources):
-        if not matched_files(config, source):
+        try:
+            found = matched_files(config, source)
+        except (ValueError, OSError) as error:  # e.g. gs:// without the gcp extra installed
+            raise ConfigError(f"{path}: sources[{index}].path: cannot list "
+                              f"{config.resolve(source.path)!r}: {error}") from None
+        if not found:
             raise ConfigError(f"{path}: sources[{index}].path: no file matches "
                               f"{config.resolve(source.path)!r}")
     return config

@@ -70,11 +70,10 @@ def rebuild(config: RebuildConfig, stage: str | None = None,
             beam_args: list[str] | None = None) -> list[PublishedDataset]:
     """Run the configured stages (or one), skipping datasets whose version is published."""
     run_id = uuid.uuid4().hex[:8]
-    started_at = time.time()
     summary: list[PublishedDataset] = []
     for name in stages_to_run(config, stage):
         module = STAGES[name]
-        planned = module.plan(config, run_id, started_at)
+        planned = module.plan(config, run_id, time.time())
         if all(item.unchanged for item in planned):
             LOG.info("%s: inputs, config and code unchanged; %d dataset(s) already published, "
                      "nothing to do", name, len(planned))

@@ -153,6 +153,7 @@ def test_failed_validation_exits_1_and_leaves_latest_untouched(example_config, c
     err = capsys.readouterr().err
     assert "rebuild failed: publish failed: validation did not pass" in err
     assert "validation.json" in err
+    assert "Traceback" not in err
     assert {d: store.latest_version(str(root), d) for d in before} == before
     assert all(len(store.list_versions(str(root), d)) == 1 for d in before)
 

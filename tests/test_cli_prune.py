@@ -49,6 +49,27 @@ def test_example_prunes_to_the_kitchen_categories_and_reuses_embeddings(full_exa
     assert main(["rebuild", str(full_example_config)]) == 2
     assert "retain_classes=16 but the source has 15 classes" in capsys.readouterr().err
 
+    # Vectors made from other tokens are not reused: a new max_length encodes every text again.
+    full_example_config.write_text(config.replace("batch_size: 64", "batch_size: 64\n"
+                                                  "    max_length: 64"))
+    assert main(["rebuild", str(full_example_config), "--stage", "embed"]) == 0
+    assert "texts_encoded=420" in capsys.readouterr().err
+
+    # Prune refuses embeddings that were not built from the datasets it reads.
+    full_example_config.write_text(full_example_config.read_text().replace(
+        "max_text_length: 2000", "max_text_length: 1999"))
+    assert main(["rebuild", str(full_example_config), "--stage", "ingest"]) == 0
+    assert main(["rebuild", str(full_example_config), "--stage", "prune"]) == 2
+    assert "run the embed stage first" in capsys.readouterr().err
+
+
+def test_an_encoder_that_is_not_available_offline_is_a_clear_error(full_example_config, capsys):
+    full_example_config.write_text(full_example_config.read_text().replace(
+        "model: all-MiniLM-L6-v2", "model: nobody/no-such-model"))
+    assert main(["rebuild", str(full_example_config)]) == 2
+    err = capsys.readouterr().err
+    assert "embed: encoder 'nobody/no-such-model' is neither a folder nor in the local" in err
+
 
 def _write_config(tmp_path: Path, source_rows: str, target_rows: str, prune: str) -> Path:
     (tmp_path / "source.csv").write_text("text,label\n" + source_rows)

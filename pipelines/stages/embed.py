@@ -2,11 +2,19 @@
 stages read, keyed by (model identity, text hash). Texts already in the previous version for the
 same model are not encoded again."""
 
+from pathlib import Path
+
 import apache_beam as beam
 
 from pipelines.config import EmbedConfig, RebuildConfig
-from pipelines.stages.common import Parent, PlannedDataset, latest_parent, read_parent
-from transforms.embed.encoder import EncoderSettings, encoder_identity
+from pipelines.stages.common import (
+    Parent,
+    PlanError,
+    PlannedDataset,
+    latest_parent,
+    read_parent,
+)
+from transforms.embed.encoder import EncoderSettings, EncoderUnavailable, encoder_identity
 from transforms.embed.handler import SentenceEncoderModelHandler
 from transforms.embed.transform import EmbedTexts
 from transforms.publish import store, versioning
@@ -14,6 +22,7 @@ from transforms.publish.transform import DatasetOutput, Publish, PublishSpec
 
 DATASET = "embeddings"
 TEXT_FIELD = {"document": "text", "judgement": "query"}
+CODE = ("transforms/embed", "pipelines/stages/embed.py")
 
 
 def enabled(config: RebuildConfig) -> bool:
@@ -32,13 +41,23 @@ def datasets_to_embed(config: RebuildConfig) -> list[str]:
     return sorted({prune.source, prune.target}) if prune else []
 
 
+def encoder_location(config: RebuildConfig) -> str:
+    """A relative folder resolves against the config's folder; anything else is a model id."""
+    model = settings_of(config).model
+    candidate = config.resolve(model)
+    return candidate if Path(candidate).is_dir() else model
+
+
 def plan(config: RebuildConfig, run_id: str, started_at: float) -> list[PlannedDataset]:
     settings = settings_of(config)
-    identity = encoder_identity(settings.model)
+    try:
+        identity = encoder_identity(encoder_location(config))
+    except EncoderUnavailable as error:
+        raise PlanError(f"embed: {error}") from None
     parents = [latest_parent(config.root, name, "embed") for name in datasets_to_embed(config)]
     section = {"model": identity, "max_length": settings.max_length,
                "datasets": [p.dataset for p in parents]}
-    code = versioning.code_version()
+    code = versioning.code_version(CODE)
     versions = {p.dataset: p.version for p in parents}
     version = versioning.version_id(DATASET, "embed", section, [], versions, code)
     spec = PublishSpec(root=config.root, dataset=DATASET, version=version, kind="embedding",
@@ -51,7 +70,9 @@ def plan(config: RebuildConfig, run_id: str, started_at: float) -> list[PlannedD
     latest = store.latest_version(config.root, DATASET)
     if latest and store.is_published(config.root, DATASET, latest):
         candidate = latest_parent(config.root, DATASET, "embed")
-        if candidate.manifest["models"].get("encoder") == identity:
+        same_vectors = (candidate.manifest["models"].get("encoder") == identity
+                        and candidate.manifest["config"].get("max_length") == settings.max_length)
+        if same_vectors:  # only vectors the same model made from the same tokens are reused
             previous = candidate
     return [PlannedDataset(spec, store.is_published(config.root, DATASET, version),
                            (tuple(parents), previous))]
@@ -70,7 +91,8 @@ def build(pipeline: beam.Pipeline, config: RebuildConfig, planned: list[PlannedD
                      if isinstance(previous, Parent) else
                      pipeline | "No previous embeddings" >> beam.Create([]))
     handler = SentenceEncoderModelHandler(
-        EncoderSettings(settings.model, settings.max_length, settings.device), settings.batch_size)
+        EncoderSettings(encoder_location(config), settings.max_length, settings.device),
+        settings.batch_size)
     embedded = (texts | "All texts" >> beam.Flatten()) | EmbedTexts(
         handler, item.spec.models["encoder"], previous_rows)
     drops = embedded["empty"] | "Count texts without tokens" >> beam.Map(

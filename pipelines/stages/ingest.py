@@ -10,6 +10,7 @@ from transforms.publish import store, versioning
 from transforms.publish.transform import DatasetOutput, Publish, PublishSpec
 
 DEAD_LETTER = "dead_letter_ingest"
+CODE = ("transforms/ingest", "pipelines/stages/ingest.py")
 
 
 def _source_spec(config: RebuildConfig, source: SourceConfig, order: int) -> SourceSpec:
@@ -25,7 +26,7 @@ def _source_spec(config: RebuildConfig, source: SourceConfig, order: int) -> Sou
 
 def plan(config: RebuildConfig, run_id: str, started_at: float) -> list[PlannedDataset]:
     """One dataset per `dataset` name in the sources (splits from `split`), plus the dead letters."""
-    code = versioning.code_version()
+    code = versioning.code_version(CODE)
     commit = versioning.git_commit()
     settings = config.stages.ingest.model_dump()
     fingerprints: dict[str, list[dict]] = {}

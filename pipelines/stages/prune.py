@@ -16,6 +16,8 @@ from transforms.publish.transform import DatasetOutput, Publish, PublishSpec
 PRUNED = "pruned_source"
 RANKING = "class_ranking"
 DEAD_LETTER = "dead_letter_prune"
+CODE = ("transforms/prune", "transforms/embed", "pipelines/stages/prune.py")
+SOURCE_REASONS = ("missing_embedding", "missing_label")
 
 
 def enabled(config: RebuildConfig) -> bool:
@@ -28,8 +30,8 @@ def _settings(config: RebuildConfig) -> PruneConfig:
     return config.stages.prune
 
 
-def _source_classes(root: str, source: Parent, split: str) -> set[str]:
-    """Distinct labels of the source split, reading only the label column."""
+def _labels(root: str, source: Parent, split: str) -> set[str]:
+    """Distinct labels of a split, reading only the label column."""
     labels: set[str] = set()
     for path in source.files(root, [split]):
         with FileSystems.open(path) as handle:
@@ -50,13 +52,20 @@ def _check(config: RebuildConfig, settings: PruneConfig, source: Parent, target:
     if target.manifest["splits"][settings.target_split]["rows"] == 0:
         raise PlanError(f"prune: target {target.dataset}/{settings.target_split} is empty; "
                         "there is nothing to vote with")
+    if settings.target_labels is not None:
+        labels = _labels(config.root, target, settings.target_split)
+        if not labels & set(settings.target_labels):
+            raise PlanError(f"prune: no target row has a label in target_labels "
+                            f"{settings.target_labels}; the target has {sorted(labels)[:10]}")
     if settings.mode == "label":
-        n_classes = len(_source_classes(config.root, source, settings.source_split))
+        n_classes = len(_labels(config.root, source, settings.source_split))
     else:
         n_classes = settings.clusters
-        if settings.reservoir_size < settings.clusters:
-            raise PlanError(f"prune: reservoir_size={settings.reservoir_size} is below "
-                            f"clusters={settings.clusters}")
+        rows = source.manifest["splits"][settings.source_split]["rows"]
+        if min(rows, settings.reservoir_size) < settings.clusters:
+            raise PlanError(f"prune: k-means with clusters={settings.clusters} needs that many "
+                            f"source vectors; the source has {rows} rows and reservoir_size is "
+                            f"{settings.reservoir_size}")
     try:
         retained_count(n_classes, settings.retain_classes, settings.prune_ratio)
     except ValueError as error:
@@ -69,9 +78,15 @@ def plan(config: RebuildConfig, run_id: str, started_at: float) -> list[PlannedD
     target = latest_parent(config.root, settings.target, "prune")
     embeddings = latest_parent(config.root, EMBEDDINGS, "prune")
     _check(config, settings, source, target)
+    covered = embeddings.manifest["parents"]
+    if any(covered.get(p.dataset) != p.version for p in (source, target)):
+        raise PlanError(
+            f"prune: embeddings@{embeddings.version} was built from {covered}, not from "
+            f"{source.dataset}@{source.version} and {target.dataset}@{target.version}; run the "
+            "embed stage first (a rebuild without --stage does)")
     parents = {p.dataset: p.version for p in (source, target, embeddings)}
     section = {"prune": settings.model_dump(), "seed": config.seed}
-    code = versioning.code_version()
+    code = versioning.code_version(CODE)
     commit = versioning.git_commit()
     planned = []
     for name, kind in ((PRUNED, "document"), (RANKING, "class_ranking"),
@@ -92,10 +107,12 @@ def build(pipeline: beam.Pipeline, config: RebuildConfig, planned: list[PlannedD
     source, target, embeddings = planned[0].context
     vectors = read_parent(pipeline, config.root, embeddings, "embeddings")
     attached = {}
-    for parent, split in ((source, settings.source_split), (target, settings.target_split)):
-        records = read_parent(pipeline, config.root, parent, parent.dataset, [split])
-        attached[parent.dataset] = records | AttachEmbeddings(
-            vectors, stage="prune", dataset=parent.dataset, version=parent.version)
+    for role, parent, split in (("source", source, settings.source_split),
+                                ("target", target, settings.target_split)):
+        records = read_parent(pipeline, config.root, parent, f"{role} {parent.dataset} {split}",
+                              [split])
+        attached[role] = records | AttachEmbeddings(
+            vectors, stage="prune", dataset=parent.dataset, version=parent.version, role=role)
     prune_settings = PruneSettings(
         mode=settings.mode, surrogate=settings.surrogate, retain_classes=settings.retain_classes,
         prune_ratio=settings.prune_ratio, clusters=settings.clusters,
@@ -104,12 +121,17 @@ def build(pipeline: beam.Pipeline, config: RebuildConfig, planned: list[PlannedD
         source=source.dataset, source_version=source.version, target=target.dataset,
         target_version=target.version,
         target_labels=tuple(settings.target_labels) if settings.target_labels else None)
-    result = attached[source.dataset]["pairs"] | PruneSource(
-        prune_settings, attached[target.dataset]["pairs"])
-    dead = ([attached[source.dataset]["dead_letters"], attached[target.dataset]["dead_letters"],
-             result["dead_letters"]] | "All prune dead letters" >> beam.Flatten())
+    result = attached["source"]["pairs"] | PruneSource(prune_settings, attached["target"]["pairs"])
+    dead = ((attached["source"]["dead_letters"], attached["target"]["dead_letters"],
+             result["dead_letters"]) | "All prune dead letters" >> beam.Flatten())
     reasons = dead | "Key prune dead letters by reason" >> beam.Map(lambda r: (r["reason"], 1))
-    drops = [reasons, result["drops"]] | "All prune drops" >> beam.Flatten()
+    # pruned_source counts only what happened to source rows.
+    source_reasons = (dead
+                      | "Source dead letters" >> beam.Filter(
+                          lambda r: r["source"] == source.dataset and r["reason"] in SOURCE_REASONS)
+                      | "Key source dead letters by reason" >> beam.Map(
+                          lambda r: (r["reason"], 1)))
+    drops = (source_reasons, result["drops"]) | "Pruned source drops" >> beam.Flatten()
     specs = {item.spec.dataset: item.spec for item in planned}
     outputs = [
         DatasetOutput(specs[PRUNED], {"train": result["pruned"]}, drops),

@@ -35,19 +35,36 @@ def resolve_encoder(model: str) -> str:
     return model
 
 
-def encoder_identity(model: str) -> str:
-    """`name@hash-of-weights` for a folder, so a changed checkpoint is a different model; the id
-    itself for a hub name (its cached revision is what `local_files_only` loads)."""
+def _weights_folder(model: str) -> Path:
+    """The local folder holding a model's weights: the bundled default, a folder, or the cached
+    snapshot of a Hugging Face id. Never downloads."""
     location = Path(resolve_encoder(model))
-    weights = sorted(location.glob("*.safetensors")) or sorted(location.glob("*.bin"))
+    if location.is_dir():
+        return location
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(model, local_files_only=True))
+    except (OSError, ValueError) as error:  # not cached, or not a valid model id
+        raise EncoderUnavailable(
+            f"encoder {model!r} is neither a folder nor in the local Hugging Face cache, and "
+            f"nothing is downloaded at run time ({type(error).__name__})") from None
+
+
+def encoder_identity(model: str) -> str:
+    """`name@hash-of-weights`, so a changed checkpoint or cached revision is a different model.
+    Raises EncoderUnavailable when the model cannot be found locally."""
+    folder = _weights_folder(model)
+    weights = sorted(folder.glob("*.safetensors")) or sorted(folder.glob("*.bin"))
     if not weights:
-        return model
+        raise EncoderUnavailable(f"encoder {model!r}: no *.safetensors or *.bin in {folder}")
     digest = hashlib.sha256()
     for path in weights:
         with path.open("rb") as handle:
             while chunk := handle.read(1 << 20):
                 digest.update(chunk)
-    return f"{model}@{digest.hexdigest()[:12]}"
+    name = model if model == DEFAULT_ENCODER else Path(model).name or model
+    return f"{name}@{digest.hexdigest()[:12]}"
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import numpy as np
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
 from transforms.embed.encoder import EncoderSettings, SentenceEncoder
+from transforms.progress import ProgressLog
 
 
 class SentenceEncoderModelHandler(ModelHandler[str, PredictionResult, SentenceEncoder]):
@@ -24,11 +25,13 @@ class SentenceEncoderModelHandler(ModelHandler[str, PredictionResult, SentenceEn
         from transformers.utils import logging as transformers_logging
 
         transformers_logging.disable_progress_bar()
+        self._progress = ProgressLog("embed", "texts encoded")
         return SentenceEncoder(self._settings)
 
     def run_inference(self, batch: Sequence[str], model: SentenceEncoder,
                       inference_args: dict[str, Any] | None = None) -> Iterable[PredictionResult]:
         vectors: list[np.ndarray | None] = model.encode(list(batch))
+        self._progress.add(len(batch))
         return [PredictionResult(text, vector) for text, vector in zip(batch, vectors)]
 
     def get_metrics_namespace(self) -> str:

@@ -117,21 +117,23 @@ class AttachEmbeddings(beam.PTransform):
     and `dead_letters` for records whose text has no vector."""
 
     def __init__(self, embeddings: beam.PCollection, *, stage: str, dataset: str, version: str,
-                 text_field: str = "text") -> None:
-        super().__init__(label=f"Attach vectors to {dataset}")
+                 text_field: str = "text", role: str = "") -> None:
+        self._name = f"{role} {dataset}".strip()  # Beam labels must be unique per use
+        super().__init__(label=f"Attach vectors to {self._name}")
         self._embeddings = embeddings
         self._args = (stage, dataset, version, text_field)
 
     def expand(self, records):
         stage, dataset, version, text_field = self._args
-        keyed = records | f"Key {dataset} by text hash" >> beam.Map(
+        name = self._name
+        keyed = records | f"Key {name} by text hash" >> beam.Map(
             lambda record: (text_hash(record[text_field]), record))
-        vectors = self._embeddings | f"Key vectors for {dataset}" >> beam.Map(
+        vectors = self._embeddings | f"Key vectors for {name}" >> beam.Map(
             lambda row: (row["text_hash"], np.asarray(row["embedding"], dtype=np.float32)))
         paired = (
             {"records": keyed, "vectors": vectors}
-            | f"Join {dataset} with vectors" >> beam.CoGroupByKey()
-            | f"Pair {dataset} with vectors" >> beam.ParDo(
+            | f"Join {name} with vectors" >> beam.CoGroupByKey()
+            | f"Pair {name} with vectors" >> beam.ParDo(
                 _PairWithVectorFn(stage, dataset, version, text_field)).with_outputs(
                 _PairWithVectorFn.MISSING, main="pairs")
         )

@@ -1,7 +1,5 @@
 """Beam wiring for ingest: list files -> read rows -> map fields -> resolve duplicate ids."""
 
-import logging
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,8 +15,8 @@ from transforms.ingest.records import (
     resolve_duplicates,
     to_record,
 )
+from transforms.progress import ProgressLog
 
-LOG = logging.getLogger(__name__)
 DEAD_LETTER = "dead_letter"
 DROPS = "drops"
 
@@ -55,22 +53,17 @@ class ReadSourceRowsFn(beam.DoFn):
 
     def process(self, path: str):
         spec = self._spec
-        started = last_report = time.monotonic()
-        count = 0
+        progress = ProgressLog(f"ingest {spec.name} ({path})", "rows read",
+                               self._progress_every_s)
         for item in self._read(path):
             if isinstance(item, readers.Rejected):
                 Metrics.counter("ingest", f"{spec.name}.{item.reason}").inc()
                 yield beam.pvalue.TaggedOutput(DEAD_LETTER, dead_letter_row("ingest", spec.name, item))
                 continue
-            count += 1
             self._rows.inc()
+            progress.add()
             yield item
-            now = time.monotonic()
-            if now - last_report >= self._progress_every_s:
-                last_report = now
-                LOG.info("ingest %s: %s rows read from %s (%.0f rows/s)",
-                         spec.name, f"{count:,}", path, count / (now - started))
-        LOG.info("ingest %s: %s rows read from %s", spec.name, f"{count:,}", path)
+        progress.finish()
 
     def _read(self, path: str):
         spec = self._spec

@@ -73,14 +73,25 @@ def set_latest(root: str, dataset: str, version: str, run_id: str) -> None:
     FileSystems.rename([temporary], [target])
 
 
+def _folder_files(path: str) -> list[str]:
+    """Every file under a folder-like path; object stores have no folders to test for."""
+    return [m.path for m in FileSystems.match([path.rstrip("/") + "/**"])[0].metadata_list]
+
+
+def _delete_folder(path: str) -> None:
+    files = _folder_files(path)
+    if files:
+        FileSystems.delete(files)
+    if "://" not in path and FileSystems.exists(path):  # local: the now empty folders
+        FileSystems.delete([path])
+
+
 def _children(path: str) -> list[str]:
-    """Immediate child names of a directory-like path."""
-    if not FileSystems.exists(path):
-        return []
+    """Immediate child names of a folder-like path."""
     prefix = path.rstrip("/") + "/"
     names = set()
-    for metadata in FileSystems.match([prefix + "**"])[0].metadata_list:
-        relative = metadata.path[len(prefix):]
+    for file in _folder_files(path):
+        relative = file[len(prefix):]
         if relative:
             names.add(relative.split("/", 1)[0])
     return sorted(names)
@@ -94,20 +105,24 @@ def list_versions(root: str, dataset: str) -> list[str]:
     """Published versions, oldest first by their manifest's creation time."""
     versions = [v for v in _children(join(root, dataset))
                 if not v.startswith(".") and v != LATEST and is_published(root, dataset, v)]
-    return sorted(versions, key=lambda v: read_manifest(root, dataset, v).get("created_at", ""))
+    return sorted(versions, key=lambda v: read_manifest(root, dataset, v).get("published_at", 0.0))
 
 
 def promote(staging: str, files: list[str], final: str, manifest: dict[str, Any]) -> None:
     """Move staged files (paths relative to `staging`) into the version folder, manifest last.
 
-    A folder left by a crash during an earlier promote has no manifest; it is cleared first.
+    A version that is already published is left alone (a retried or concurrent run built the
+    same content). A folder left by a crash during an earlier promote has no manifest; it is
+    cleared first.
     """
-    if FileSystems.exists(final):
-        FileSystems.delete([final])
+    if FileSystems.exists(join(final, MANIFEST)):
+        _delete_folder(staging)
+        return
+    _delete_folder(final)
     parents = sorted({posixpath.dirname(join(final, f)) for f in files} | {final})
     for parent in parents:  # object stores have no folders; a local filesystem needs them
         if "://" not in parent and not FileSystems.exists(parent):
             FileSystems.mkdirs(parent)
     FileSystems.rename([join(staging, f) for f in files], [join(final, f) for f in files])
     write_json(join(final, MANIFEST), manifest)
-    FileSystems.delete([staging])
+    _delete_folder(staging)

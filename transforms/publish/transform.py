@@ -168,7 +168,9 @@ class PromoteAllFn(beam.DoFn):
             raise PublishError("publish failed: validation did not pass, nothing was promoted; "
                                + "; ".join(lines))
         for item in sorted(staged, key=lambda s: s.spec.dataset):
-            manifest = dict(item.manifest, wall_time_s=round(time.time() - item.spec.started_at, 2))
+            now = time.time()
+            manifest = dict(item.manifest, published_at=now,
+                            wall_time_s=round(now - item.spec.started_at, 2))
             store.promote(item.spec.staging, list(item.files), item.spec.final, manifest)
         for item in staged:
             store.set_latest(item.spec.root, item.spec.dataset, item.spec.version, item.spec.run_id)

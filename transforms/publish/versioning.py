@@ -15,8 +15,8 @@ from typing import Any
 from apache_beam.io.filesystems import FileSystems
 
 _CHUNK = 1 << 20
-# The packages whose source decides what a stage writes; the CLI and docs do not.
-_DATA_PACKAGES = ("transforms", "schemas")
+# Source every stage's output depends on; each stage adds its own modules.
+SHARED_CODE = ("transforms/publish", "schemas", "pipelines/config.py", "pipelines/stages/common.py")
 
 
 def file_fingerprint(path: str) -> dict[str, Any]:
@@ -42,13 +42,16 @@ def folder_fingerprint(path: str) -> dict[str, Any]:
     return {"path": path, "sha256": digest.hexdigest(), "bytes": size}
 
 
-def code_version() -> str:
-    """Package version plus a hash of the source that shapes published data."""
+def code_version(stage_code: tuple[str, ...]) -> str:
+    """Package version plus a hash of the source that shapes a stage's output: its own modules
+    (`stage_code`, files or packages relative to the project root) and the shared ones. Editing
+    another stage, the CLI or the docs does not make a new version."""
     digest = hashlib.sha256()
-    repo = Path(__file__).resolve().parents[2]
-    for package in _DATA_PACKAGES:
-        for source in sorted((repo / package).rglob("*.py")):
-            digest.update(source.relative_to(repo).as_posix().encode() + b"\0")
+    root = Path(__file__).resolve().parents[2]
+    for part in sorted({*SHARED_CODE, *stage_code}):
+        path = root / part
+        for source in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
+            digest.update(source.relative_to(root).as_posix().encode() + b"\0")
             digest.update(source.read_bytes())
     return f"{metadata.version('refinery')}+{digest.hexdigest()[:10]}"
 
