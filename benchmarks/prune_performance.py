@@ -55,15 +55,16 @@ stages:
     return config
 
 
-def _measure(command: list[str]) -> dict:
-    """Wall seconds and peak RSS (MiB) of one child process."""
+def _measure(command: list[str], log: Path) -> dict:
+    """Wall seconds and peak RSS (MiB) of one child process; its output goes to `log`."""
     started = time.perf_counter()
-    process = subprocess.Popen(command, cwd=REPO, env={**os.environ, "HF_HUB_OFFLINE": "1"},
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(process.pid, 0)
+    with log.open("w") as output:
+        process = subprocess.Popen(command, cwd=REPO, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+                                   stdout=output, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{' '.join(command)} failed:\n{process.stderr.read()[-3000:]}")
+        raise RuntimeError(f"{' '.join(command)} failed:\n{log.read_text()[-3000:]}")
     return {"seconds": round(seconds, 2), "peak_rss_mib": round(usage.ru_maxrss / 1024, 1)}
 
 
@@ -94,21 +95,22 @@ print(np.concatenate(vectors).shape)
 
 def run(records: int, source_rows: list, target: Path, batch_size: int, work: Path,
         seed: int, plain: bool) -> dict:
+    work = work.resolve()
     work.mkdir(parents=True, exist_ok=True)
     source = work / "source.csv"
     _write_source(source_rows, records, seed, source)
-    config = _config(work, source, target, batch_size)
+    config = _config(work, source, target.resolve(), batch_size)
     refinery = [sys.executable, "-m", "pipelines.cli", "rebuild", str(config)]
     result = {"records": records, "batch_size": batch_size,
-              "ingest": _measure([*refinery, "--stage", "ingest"])}
-    embed = _measure([*refinery, "--stage", "embed"])
-    prune = _measure([*refinery, "--stage", "prune"])
+              "ingest": _measure([*refinery, "--stage", "ingest"], work / "ingest.log")}
+    embed = _measure([*refinery, "--stage", "embed"], work / "embed.log")
+    prune = _measure([*refinery, "--stage", "prune"], work / "prune.log")
     result["pipeline"] = {"seconds": round(embed["seconds"] + prune["seconds"], 2),
                           "peak_rss_mib": max(embed["peak_rss_mib"], prune["peak_rss_mib"]),
                           "embed": embed, "prune": prune}
     if plain:
-        result["plain"] = _measure([sys.executable, "-c", PLAIN_LOOP, str(source), str(target),
-                                    str(batch_size)])
+        result["plain"] = _measure([sys.executable, "-c", PLAIN_LOOP, str(source),
+                                    str(target.resolve()), str(batch_size)], work / "plain.log")
         result["time_ratio"] = round(result["pipeline"]["seconds"] / result["plain"]["seconds"], 3)
     return result
 
