@@ -54,7 +54,8 @@ class LinearSurrogate:
         generator = torch.Generator().manual_seed(seed)
         x = torch.as_tensor(vectors, dtype=torch.float32)  # (N, d)
         y = torch.tensor([index[label] for label in labels])  # (N,)
-        layer = torch.nn.Linear(x.shape[1], len(classes))
+        with torch.random.fork_rng():  # the layer's default init must not shift the caller's RNG
+            layer = torch.nn.Linear(x.shape[1], len(classes))
         with torch.no_grad():
             layer.weight.normal_(0.0, 0.01, generator=generator)
             layer.bias.zero_()
