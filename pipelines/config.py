@@ -94,6 +94,9 @@ class EmbedConfig(_Strict):
     datasets: list[str] | None = Field(
         default=None, description="datasets to embed; default: those later stages read")
     batch_size: int = Field(default=64, gt=0)
+    length_sort_batches: int = Field(
+        default=50, ge=0, description="sort runs of this many batches of texts by length before "
+        "batching, so batches carry little padding; 0 keeps arrival order")
     max_length: int = Field(default=128, gt=0)
     device: Literal["cpu", "cuda"] = "cpu"
     num_shards: int = Field(default=0, ge=0, description=SHARDS)

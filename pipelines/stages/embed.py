@@ -93,8 +93,9 @@ def build(pipeline: beam.Pipeline, config: RebuildConfig, planned: list[PlannedD
     handler = SentenceEncoderModelHandler(
         EncoderSettings(encoder_location(config), settings.max_length, settings.device),
         settings.batch_size)
+    window = settings.batch_size * settings.length_sort_batches
     embedded = (texts | "All texts" >> beam.Flatten()) | EmbedTexts(
-        handler, item.spec.models["encoder"], previous_rows)
+        handler, item.spec.models["encoder"], previous_rows, length_sort_window=window)
     drops = embedded["empty"] | "Count texts without tokens" >> beam.Map(
         lambda _: ("no_real_token", 1))
     pipeline | Publish("embed", [DatasetOutput(item.spec, {"train": embedded["embeddings"]},

@@ -2,6 +2,7 @@
 
 import apache_beam as beam
 import numpy as np
+import pytest
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
@@ -24,17 +25,21 @@ class FakeEncoderHandler(ModelHandler):
                                  np.array([len(text), 1.0], dtype=np.float32)) for text in batch]
 
 
-def test_only_texts_missing_from_the_previous_version_are_encoded():
+@pytest.mark.parametrize("window", [0, 2])
+def test_only_texts_missing_from_the_previous_version_are_encoded(window):
     previous_rows = [{"model": "fake", "text_hash": text_hash("kept"), "embedding": [9.0, 9.0]},
                      {"model": "fake", "text_hash": text_hash("gone"), "embedding": [7.0, 7.0]}]
     with TestPipeline(runner="FnApiRunner") as pipeline:
         previous = pipeline | "previous" >> beam.Create(previous_rows)
-        texts = pipeline | "texts" >> beam.Create(["kept", "new text", "kept", "  "])
-        result = texts | EmbedTexts(FakeEncoderHandler(), "fake", previous)
+        texts = pipeline | "texts" >> beam.Create(["kept", "new text", "kept", "  ", "a", "bb"])
+        result = texts | EmbedTexts(FakeEncoderHandler(), "fake", previous,
+                                    length_sort_window=window)
         assert_that(result["embeddings"] | beam.Map(
                         lambda r: (r["model"], r["text_hash"], r["embedding"].tolist())),
                     equal_to([("fake", text_hash("kept"), [9.0, 9.0]),
-                              ("fake", text_hash("new text"), [8.0, 1.0])]), label="vectors")
+                              ("fake", text_hash("new text"), [8.0, 1.0]),
+                              ("fake", text_hash("a"), [1.0, 1.0]),
+                              ("fake", text_hash("bb"), [2.0, 1.0])]), label="vectors")
         assert_that(result["empty"], equal_to([(text_hash("  "), "  ")]), label="empty")
 
 

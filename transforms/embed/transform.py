@@ -4,6 +4,7 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, RunInference
+from apache_beam.transforms.window import GlobalWindows
 
 from transforms.embed.encoder import text_hash
 
@@ -29,6 +30,32 @@ class _JoinWithPreviousFn(beam.DoFn):
             yield beam.pvalue.TaggedOutput(self.ENCODE, (key, texts[0]))
 
 
+class _LengthSortedRunsFn(beam.DoFn):
+    """Re-emits (key, text) pairs in runs of `window` sorted by text length, so the consecutive
+    batches RunInference cuts are of similar length and carry little padding (the idea of Hugging
+    Face's group_by_length). Beam's own length bucketing needs a streaming batch timeout."""
+
+    def __init__(self, window: int) -> None:
+        self._window = window
+        self._buffer: list = []
+
+    def start_bundle(self) -> None:
+        self._buffer = []
+
+    def process(self, keyed_text):
+        self._buffer.append(keyed_text)
+        if len(self._buffer) >= self._window:
+            yield from self._flush()
+
+    def finish_bundle(self):
+        for keyed_text in self._flush():
+            yield GlobalWindows.windowed_value(keyed_text)
+
+    def _flush(self) -> list:
+        run, self._buffer = sorted(self._buffer, key=lambda kv: len(kv[1])), []
+        return run
+
+
 class _ToEmbeddingRowFn(beam.DoFn):
     """A vector becomes an embeddings row; a text with no real token becomes a dead letter."""
 
@@ -47,14 +74,16 @@ class EmbedTexts(beam.PTransform):
 
     Input: a PCollection of texts. `handler`: a model handler from text to vector (None for a
     text with no real token), e.g. `SentenceEncoderModelHandler`. `previous`: a PCollection of
-    embeddings rows (`text_hash`, `embedding`) of the same model, possibly empty. Output dict: `embeddings` (rows) and `empty`
+    embeddings rows (`text_hash`, `embedding`) of the same model, possibly empty.
+    `length_sort_window` > 1 sorts runs of that many texts by length before batching. Output dict: `embeddings` (rows) and `empty`
     ((text_hash, text) pairs of texts that tokenise to nothing).
     """
 
     def __init__(self, handler: ModelHandler, model_identity: str,
-                 previous: beam.PCollection) -> None:
+                 previous: beam.PCollection, length_sort_window: int = 0) -> None:
         super().__init__(label="Embed texts")
         self._handler = handler
+        self._length_sort_window = length_sort_window
         self._model_identity = model_identity
         self._previous = previous
 
@@ -69,8 +98,12 @@ class EmbedTexts(beam.PTransform):
                 _JoinWithPreviousFn.ENCODE, main="reused")
         )
         handler = KeyedModelHandler(self._handler)
+        to_encode = split[_JoinWithPreviousFn.ENCODE]
+        if self._length_sort_window > 1:
+            to_encode = to_encode | "Sort runs of texts by length" >> beam.ParDo(
+                _LengthSortedRunsFn(self._length_sort_window))
         encoded = (
-            split[_JoinWithPreviousFn.ENCODE]
+            to_encode
             | "Encode new texts" >> RunInference(handler)
             | "To embedding rows" >> beam.ParDo(_ToEmbeddingRowFn()).with_outputs(
                 _ToEmbeddingRowFn.EMPTY, main="rows")
