@@ -42,14 +42,14 @@ def _write_source(rows: list[tuple[str, str]], count: int, seed: int, path: Path
             writer.writerow([f"{text} (#{index})", label])
 
 
-def _config(work: Path, source: Path, target: Path, batch_size: int) -> Path:
+def _config(work: Path, source: Path, target: Path, batch_size: int, sort_batches: int) -> Path:
     config = work / "rebuild.yaml"
     config.write_text(f"""output_root: {work / 'out'}
 sources:
   - {{name: source, path: {source}, format: csv}}
   - {{name: target, path: {target}, format: csv}}
 stages:
-  embed: {{batch_size: {batch_size}}}
+  embed: {{batch_size: {batch_size}, length_sort_batches: {sort_batches}}}
   prune: {{source: source, target: target, retain_classes: 30}}
 """)
     return config
@@ -93,15 +93,15 @@ print(np.concatenate(vectors).shape)
 """
 
 
-def run(records: int, source_rows: list, target: Path, batch_size: int, work: Path,
-        seed: int, plain: bool) -> dict:
+def run(records: int, source_rows: list, target: Path, batch_size: int, sort_batches: int,
+        work: Path, seed: int, plain: bool) -> dict:
     work = work.resolve()
     work.mkdir(parents=True, exist_ok=True)
     source = work / "source.csv"
     _write_source(source_rows, records, seed, source)
-    config = _config(work, source, target.resolve(), batch_size)
+    config = _config(work, source, target.resolve(), batch_size, sort_batches)
     refinery = [sys.executable, "-m", "pipelines.cli", "rebuild", str(config)]
-    result = {"records": records, "batch_size": batch_size,
+    result = {"records": records, "batch_size": batch_size, "length_sort_batches": sort_batches,
               "ingest": _measure([*refinery, "--stage", "ingest"], work / "ingest.log")}
     embed = _measure([*refinery, "--stage", "embed"], work / "embed.log")
     prune = _measure([*refinery, "--stage", "prune"], work / "prune.log")
@@ -124,6 +124,8 @@ def main() -> None:
     parser.add_argument("--plain-up-to", type=int, default=20_000,
                         help="run the plain loop only for record counts up to this")
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--length-sort-batches", type=int, default=50,
+                        help="the embed stage's length_sort_batches (0: no length grouping)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work-dir", type=Path, default=REPO / "benchmarks/work/prune_perf")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks/work/prune_perf.json")
@@ -132,7 +134,7 @@ def main() -> None:
     results = []
     for count in args.records:
         print(f"[prune perf] {count:,} records ...", flush=True)
-        results.append(run(count, rows, args.target, args.batch_size,
+        results.append(run(count, rows, args.target, args.batch_size, args.length_sort_batches,
                            args.work_dir / str(count), args.seed, count <= args.plain_up_to))
         print(json.dumps(results[-1]), flush=True)
     args.out.write_text(json.dumps(results, indent=2))
