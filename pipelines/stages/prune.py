@@ -7,7 +7,7 @@ from apache_beam.io.filesystems import FileSystems
 from pipelines.config import PruneConfig, RebuildConfig
 from pipelines.stages.common import Parent, PlanError, PlannedDataset, latest_parent, read_parent
 from pipelines.stages.embed import DATASET as EMBEDDINGS
-from transforms.embed.transform import AttachEmbeddings
+from transforms.embed.transform import AttachEmbeddings, RecordGroup, vectors_of
 from transforms.prune.label_mapping import retained_count
 from transforms.prune.transform import PruneSettings, PruneSource
 from transforms.publish import store, versioning
@@ -105,14 +105,20 @@ def plan(config: RebuildConfig, run_id: str, started_at: float) -> list[PlannedD
 def build(pipeline: beam.Pipeline, config: RebuildConfig, planned: list[PlannedDataset]) -> None:
     settings = _settings(config)
     source, target, embeddings = planned[0].context
-    vectors = read_parent(pipeline, config.root, embeddings, "embeddings")
-    attached = {}
-    for role, parent, split in (("source", source, settings.source_split),
-                                ("target", target, settings.target_split)):
-        records = read_parent(pipeline, config.root, parent, f"{role} {parent.dataset} {split}",
-                              [split])
-        attached[role] = records | AttachEmbeddings(
-            vectors, stage="prune", dataset=parent.dataset, version=parent.version, role=role)
+    vectors = (pipeline
+               | "List embeddings files" >> beam.Create(embeddings.files(config.root))
+               | "Read embeddings" >> beam.io.ReadAllFromParquetBatched(
+                   columns=["text_hash", "embedding"])
+               | "Vectors" >> beam.FlatMap(vectors_of))
+    groups = [RecordGroup("source", source.dataset, source.version),
+              RecordGroup("target", target.dataset, target.version)]
+    records = {
+        "source": read_parent(pipeline, config.root, source, f"source {source.dataset}",
+                              [settings.source_split]),
+        "target": read_parent(pipeline, config.root, target, f"target {target.dataset}",
+                              [settings.target_split]),
+    }
+    attached = records | AttachEmbeddings(vectors, groups, stage="prune")
     prune_settings = PruneSettings(
         mode=settings.mode, surrogate=settings.surrogate, retain_classes=settings.retain_classes,
         prune_ratio=settings.prune_ratio, clusters=settings.clusters,
@@ -121,9 +127,9 @@ def build(pipeline: beam.Pipeline, config: RebuildConfig, planned: list[PlannedD
         source=source.dataset, source_version=source.version, target=target.dataset,
         target_version=target.version,
         target_labels=tuple(settings.target_labels) if settings.target_labels else None)
-    result = attached["source"]["pairs"] | PruneSource(prune_settings, attached["target"]["pairs"])
-    dead = ((attached["source"]["dead_letters"], attached["target"]["dead_letters"],
-             result["dead_letters"]) | "All prune dead letters" >> beam.Flatten())
+    result = attached["source"] | PruneSource(prune_settings, attached["target"])
+    dead = ((attached["dead_letters"], result["dead_letters"])
+            | "All prune dead letters" >> beam.Flatten())
     reasons = dead | "Key prune dead letters by reason" >> beam.Map(lambda r: (r["reason"], 1))
     # pruned_source counts only what happened to source rows.
     source_reasons = (dead

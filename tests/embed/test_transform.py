@@ -2,13 +2,14 @@
 
 import apache_beam as beam
 import numpy as np
+import pyarrow as pa
 import pytest
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from transforms.embed.encoder import text_hash
-from transforms.embed.transform import AttachEmbeddings, EmbedTexts
+from transforms.embed.transform import AttachEmbeddings, EmbedTexts, RecordGroup, vectors_of
 
 
 class FakeEncoderHandler(ModelHandler):
@@ -45,13 +46,21 @@ def test_only_texts_missing_from_the_previous_version_are_encoded(window):
 
 def test_records_pair_with_their_vector_or_go_to_dead_letter():
     records = [{"id": "1", "text": "alpha"}, {"id": "2", "text": "alpha"}, {"id": "3", "text": "b"}]
+    table = pa.table({"text_hash": [text_hash("alpha"), text_hash("q")],
+                      "embedding": [[1.0, 0.0], [0.5, 0.5]]})
     with TestPipeline(runner="FnApiRunner") as pipeline:
-        vectors = pipeline | "vectors" >> beam.Create(
-            [{"model": "m", "text_hash": text_hash("alpha"), "embedding": [1.0, 0.0]}])
-        attached = (pipeline | "records" >> beam.Create(records)) | AttachEmbeddings(
-            vectors, stage="prune", dataset="docs", version="v1")
-        assert_that(attached["pairs"] | beam.Map(lambda p: (p[0]["id"], p[1].tolist())),
-                    equal_to([("1", [1.0, 0.0]), ("2", [1.0, 0.0])]), label="pairs")
+        vectors = pipeline | "vectors" >> beam.Create([table]) | beam.FlatMap(vectors_of)
+        attached = {
+            "docs": pipeline | "records" >> beam.Create(records),
+            "queries": pipeline | "queries" >> beam.Create([{"query": "q"}]),
+        } | AttachEmbeddings(vectors, [RecordGroup("docs", "docs", "v1"),
+                                       RecordGroup("queries", "judgements", "v2", "query")],
+                             stage="prune")
+        assert_that(attached["docs"] | "docs pairs" >> beam.Map(
+                        lambda p: (p[0]["id"], p[1].tolist())),
+                    equal_to([("1", [1.0, 0.0]), ("2", [1.0, 0.0])]), label="docs")
+        assert_that(attached["queries"] | "query pairs" >> beam.Map(lambda p: p[1].tolist()),
+                    equal_to([[0.5, 0.5]]), label="queries")
         assert_that(attached["dead_letters"] | beam.Map(
                         lambda d: (d["reason"], d["source"], d["file"], d["raw"])),
                     equal_to([("missing_embedding", "docs", "docs@v1", "b")]), label="dead")
