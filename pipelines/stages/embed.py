@@ -16,7 +16,7 @@ from pipelines.stages.common import (
 )
 from transforms.embed.encoder import EncoderSettings, EncoderUnavailable, encoder_identity
 from transforms.embed.handler import SentenceEncoderModelHandler
-from transforms.embed.transform import EmbedTexts
+from transforms.embed.transform import EmbedTexts, vectors_of
 from transforms.publish import store, versioning
 from transforms.publish.transform import DatasetOutput, Publish, PublishSpec
 
@@ -87,15 +87,18 @@ def build(pipeline: beam.Pipeline, config: RebuildConfig, planned: list[PlannedD
         field = TEXT_FIELD[parent.manifest["kind"]]
         texts.append(read_parent(pipeline, config.root, parent, parent.dataset)
                      | f"{parent.dataset} texts" >> beam.Map(lambda row, f=field: row[f]))
-    previous_rows = (read_parent(pipeline, config.root, previous, "previous embeddings")
-                     if isinstance(previous, Parent) else
-                     pipeline | "No previous embeddings" >> beam.Create([]))
+    previous_files = previous.files(config.root) if isinstance(previous, Parent) else []
+    previous_vectors = (pipeline
+                        | "List previous embeddings" >> beam.Create(previous_files)
+                        | "Read previous embeddings" >> beam.io.ReadAllFromParquetBatched(
+                            columns=["text_hash", "embedding"])
+                        | "Previous vectors" >> beam.FlatMap(vectors_of))
     handler = SentenceEncoderModelHandler(
         EncoderSettings(encoder_location(config), settings.max_length, settings.device),
         settings.batch_size)
     window = settings.batch_size * settings.length_sort_batches
     embedded = (texts | "All texts" >> beam.Flatten()) | EmbedTexts(
-        handler, item.spec.models["encoder"], previous_rows, length_sort_window=window)
+        handler, item.spec.models["encoder"], previous_vectors, length_sort_window=window)
     drops = embedded["empty"] | "Count texts without tokens" >> beam.Map(
         lambda _: ("no_real_token", 1))
     pipeline | Publish("embed", [DatasetOutput(item.spec, {"train": embedded["embeddings"]},

@@ -28,8 +28,8 @@ class FakeEncoderHandler(ModelHandler):
 
 @pytest.mark.parametrize("window", [0, 2])
 def test_only_texts_missing_from_the_previous_version_are_encoded(window):
-    previous_rows = [{"model": "fake", "text_hash": text_hash("kept"), "embedding": [9.0, 9.0]},
-                     {"model": "fake", "text_hash": text_hash("gone"), "embedding": [7.0, 7.0]}]
+    previous_rows = [(text_hash("kept"), np.array([9.0, 9.0], dtype=np.float32)),
+                     (text_hash("gone"), np.array([7.0, 7.0], dtype=np.float32))]
     with TestPipeline(runner="FnApiRunner") as pipeline:
         previous = pipeline | "previous" >> beam.Create(previous_rows)
         texts = pipeline | "texts" >> beam.Create(["kept", "new text", "kept", "  ", "a", "bb"])
