@@ -102,6 +102,10 @@ def plan(config: RebuildConfig, run_id: str, started_at: float) -> list[PlannedD
     return planned
 
 
+def _slim(record: dict) -> dict:
+    return {"id": record["id"], "text": record["text"], "label": record["label"]}
+
+
 def build(pipeline: beam.Pipeline, config: RebuildConfig, planned: list[PlannedDataset]) -> None:
     settings = _settings(config)
     source, target, embeddings = planned[0].context
@@ -112,11 +116,13 @@ def build(pipeline: beam.Pipeline, config: RebuildConfig, planned: list[PlannedD
                | "Vectors" >> beam.FlatMap(vectors_of))
     groups = [RecordGroup("source", source.dataset, source.version),
               RecordGroup("target", target.dataset, target.version)]
+    # Only what the vote needs goes through the join with the vectors (which the local runner
+    # holds in memory); the published rows are read again and filtered by id at the end.
     records = {
-        "source": read_parent(pipeline, config.root, source, f"source {source.dataset}",
-                              [settings.source_split]),
-        "target": read_parent(pipeline, config.root, target, f"target {target.dataset}",
-                              [settings.target_split]),
+        role: read_parent(pipeline, config.root, parent, f"{role} {parent.dataset}", [split])
+        | f"Slim {role} records" >> beam.Map(_slim)
+        for role, parent, split in (("source", source, settings.source_split),
+                                    ("target", target, settings.target_split))
     }
     attached = records | AttachEmbeddings(vectors, groups, stage="prune")
     prune_settings = PruneSettings(
@@ -138,9 +144,14 @@ def build(pipeline: beam.Pipeline, config: RebuildConfig, planned: list[PlannedD
                       | "Key source dead letters by reason" >> beam.Map(
                           lambda r: (r["reason"], 1)))
     drops = (source_reasons, result["drops"]) | "Pruned source drops" >> beam.Flatten()
+    kept_ids = result["pruned"] | "Kept ids" >> beam.Map(lambda record: (record["id"], True))
+    pruned = (read_parent(pipeline, config.root, source, "source rows to publish",
+                          [settings.source_split])
+              | "Keep rows of kept classes" >> beam.Filter(
+                  lambda row, kept: row["id"] in kept, beam.pvalue.AsDict(kept_ids)))
     specs = {item.spec.dataset: item.spec for item in planned}
     outputs = [
-        DatasetOutput(specs[PRUNED], {"train": result["pruned"]}, drops),
+        DatasetOutput(specs[PRUNED], {"train": pruned}, drops),
         DatasetOutput(specs[RANKING], {"train": result["ranking"]}, attachments=result["chart"]),
         DatasetOutput(specs[DEAD_LETTER], {"train": dead}, reasons),
     ]

@@ -25,6 +25,9 @@ from transforms.publish.content import SummariseSplitFn
 from transforms.publish.validation import validate_frame
 
 LOG = logging.getLogger(__name__)
+# Readers (Beam's parquetio included) turn a whole row group into Python objects at once; small
+# row groups keep a later stage's memory flat however large the dataset grows.
+ROW_GROUP_BYTES = 8 << 20
 
 
 class PublishError(RuntimeError):
@@ -197,7 +200,8 @@ class StageDataset(beam.PTransform):
                 | f"Write {spec.dataset} {split} to staging" >> beam.io.WriteToParquet(
                     store.join(spec.staging, "data", split), contract.schema,
                     num_shards=spec.num_shards, shard_name_template="-SSSSS-of-NNNNN",
-                    file_name_suffix=".parquet")
+                    file_name_suffix=".parquet", codec="snappy",
+                    row_group_buffer_size=ROW_GROUP_BYTES)
             )
             summaries.append(
                 rows | f"Summarise {spec.dataset} {split}" >> beam.CombineGlobally(
