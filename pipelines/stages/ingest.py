@@ -13,13 +13,14 @@ DEAD_LETTER = "dead_letter_ingest"
 CODE = ("transforms/ingest", "pipelines/stages/ingest.py")
 
 
-def _source_spec(config: RebuildConfig, source: SourceConfig, order: int) -> SourceSpec:
+def _source_spec(config: RebuildConfig, source: SourceConfig, order: int,
+                 files: tuple[str, ...]) -> SourceSpec:
     ingest = config.stages.ingest
     mapping = FieldMapping(kind=source.kind, fields=dict(source.fields),
                            max_text_length=ingest.max_text_length,
                            keep_unmapped_as_metadata=ingest.keep_unmapped_as_metadata)
     return SourceSpec(name=source.name, format=source.format,
-                      files=tuple(matched_files(config, source)), mapping=mapping,
+                      files=files, mapping=mapping,
                       encoding=source.encoding, csv_delimiter=source.csv_delimiter,
                       hf_split=source.hf_split, split=source.split, order=order)
 
@@ -29,11 +30,14 @@ def plan(config: RebuildConfig, run_id: str, started_at: float) -> list[PlannedD
     code = versioning.code_version(CODE)
     commit = versioning.git_commit()
     settings = config.stages.ingest.model_dump()
+    # The files listed here are the ones fingerprinted and the ones build reads: a file that
+    # appears between planning and reading cannot end up in a version that does not hash it.
+    files = {s.name: tuple(matched_files(config, s)) for s in config.sources}
     fingerprints: dict[str, list[dict]] = {}
     for source in config.sources:
         fingerprint = (versioning.folder_fingerprint if source.format == "hf"
                        else versioning.file_fingerprint)
-        fingerprints[source.name] = [fingerprint(f) for f in matched_files(config, source)]
+        fingerprints[source.name] = [fingerprint(f) for f in files[source.name]]
     outputs = [(name, sources[0].kind, tuple(s.split for s in sources), sources)
                for name, sources in _groups(config).items()]
     outputs.append((DEAD_LETTER, "dead_letter", ("train",), list(config.sources)))
@@ -48,7 +52,8 @@ def plan(config: RebuildConfig, run_id: str, started_at: float) -> list[PlannedD
                            code_version=code, git_commit=commit,
                            num_shards=config.stages.ingest.num_shards, config=section,
                            inputs=inputs, seeds={"seed": config.seed})
-        planned.append(PlannedDataset(spec, store.is_published(config.root, name, version)))
+        planned.append(PlannedDataset(spec, store.is_published(config.root, name, version),
+                                      tuple(files.items())))
     return planned
 
 
@@ -63,7 +68,9 @@ def _groups(config: RebuildConfig) -> dict[str, list[SourceConfig]]:
 def build(pipeline: beam.Pipeline, config: RebuildConfig, planned: list[PlannedDataset]) -> None:
     """Read every source, resolve duplicates per dataset, publish what is not published yet."""
     groups = _groups(config)
-    ingested = {s.name: pipeline | IngestSource(_source_spec(config, s, sources.index(s)))
+    files = dict(planned[0].context)
+    ingested = {s.name: pipeline | IngestSource(
+                    _source_spec(config, s, sources.index(s), files[s.name]))
                 for sources in groups.values() for s in sources}
     deduplicated = {
         name: tuple(ingested[s.name]["keyed"] for s in sources) | DeduplicateDataset(

@@ -15,6 +15,8 @@ from apache_beam.ml.inference.base import (
 from apache_beam.transforms.window import GlobalWindows
 
 from transforms.embed.encoder import text_hash
+from transforms.ingest.readers import Rejected, preview
+from transforms.ingest.transform import dead_letter_row
 
 
 class _JoinWithPreviousFn(beam.DoFn):
@@ -150,9 +152,9 @@ class EmbedTexts(beam.PTransform):
 def later_stage_dead_letter(stage: str, dataset: str, version: str, field: str, reason: str,
                             detail: str, raw: str | None) -> dict:
     """A dead-letter row for a record that came from a published dataset, not a source file."""
-    return {"stage": stage, "source": dataset, "file": f"{dataset}@{version}", "row": None,
-            "field": field, "reason": reason, "detail": detail,
-            "raw": None if raw is None else raw[:2000]}
+    rejected = Rejected(f"{dataset}@{version}", None, reason, detail, field=field,
+                        raw=None if raw is None else preview(raw))
+    return dead_letter_row(stage, dataset, rejected)
 
 
 def vectors_of(table: pa.Table):

@@ -202,10 +202,10 @@ class PruneSource(beam.PTransform):
             labelled = source_pairs | "Require source labels" >> beam.ParDo(
                 _RequireLabelFn(s)).with_outputs(DEAD_LETTER, main="pairs")
             dead_letters.append(labelled[DEAD_LETTER])
-            by_label = labelled.pairs | "Key vectors by label" >> beam.Map(
-                lambda pair: (pair[0]["label"], pair[1]))
             if s.surrogate == "centroid":
-                surrogate = (by_label
+                surrogate = (labelled.pairs
+                             | "Key vectors by label" >> beam.Map(
+                                 lambda pair: (pair[0]["label"], pair[1]))
                              | "Class means" >> beam.CombinePerKey(MeanVectorFn())
                              | "Gather class means" >> beam.combiners.ToDict()
                              | "Centroid surrogate" >> beam.Map(CentroidSurrogate.from_means))
