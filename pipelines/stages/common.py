@@ -30,9 +30,7 @@ class Parent:
     manifest: dict[str, Any]
 
     def files(self, root: str, splits: list[str] | None = None) -> list[str]:
-        final = store.version_dir(root, self.dataset, self.version)
-        return [store.join(final, f) for split, info in sorted(self.manifest["splits"].items())
-                if splits is None or split in splits for f in info["files"]]
+        return store.data_files(root, self.dataset, self.version, self.manifest, splits)
 
 
 def latest_parent(root: str, dataset: str, stage: str) -> Parent:

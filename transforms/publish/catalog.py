@@ -49,10 +49,9 @@ def list_datasets(root: str) -> list[dict[str, Any]]:
 
 def read_split(ref: DatasetRef, split: str) -> pl.DataFrame:
     manifest = store.read_manifest(ref.root, ref.dataset, ref.version)
-    final = store.version_dir(ref.root, ref.dataset, ref.version)
     frames = []
-    for relative in manifest["splits"][split]["files"]:
-        with FileSystems.open(store.join(final, relative)) as handle:
+    for path in store.data_files(ref.root, ref.dataset, ref.version, manifest, [split]):
+        with FileSystems.open(path) as handle:
             frames.append(pl.read_parquet(handle))
     return pl.concat(frames) if frames else pl.DataFrame()
 

@@ -56,6 +56,14 @@ def read_manifest(root: str, dataset: str, version: str) -> dict[str, Any]:
     return json.loads(read_text(join(version_dir(root, dataset, version), MANIFEST)))
 
 
+def data_files(root: str, dataset: str, version: str, manifest: dict[str, Any],
+               splits: list[str] | None = None) -> list[str]:
+    """Full paths of a published version's Parquet files (all splits, or the ones named)."""
+    final = version_dir(root, dataset, version)
+    return [join(final, f) for split, info in sorted(manifest["splits"].items())
+            if splits is None or split in splits for f in info["files"]]
+
+
 def latest_version(root: str, dataset: str) -> str | None:
     path = join(root, dataset, LATEST)
     if not FileSystems.exists(path):
