@@ -132,10 +132,50 @@ class PruneConfig(_Strict):
         return self
 
 
+class StudentSettings(_Strict):
+    """The compact student the synthetic set is learned for (and that later pre-trains on it)."""
+
+    d_model: int = Field(default=128, gt=0)
+    layers: int = Field(default=2, gt=0)
+    heads: int = Field(default=4, gt=0)
+    ff: int = Field(default=256, gt=0)
+
+    @model_validator(mode="after")
+    def _heads_divide(self) -> "StudentSettings":
+        if self.d_model % self.heads:
+            raise ValueError(f"d_model {self.d_model} is not divisible by heads {self.heads}")
+        return self
+
+
+class DistillConfig(_Strict):
+    """Settings of the distill stage (KRR-ST): m synthetic token-embedding sequences + targets."""
+
+    source: str = Field(description="published document dataset to distil; labels are ignored")
+    source_split: str = "train"
+    m: int = Field(default=300, gt=0, description="synthetic examples")
+    sequence_length: int = Field(default=32, gt=0, description="L: tokens per sequence")
+    table: str | None = Field(
+        default=None, description="model whose input embeddings form the input space; default: "
+        "the teacher (the embed stage's model)")
+    pool_size: int = Field(default=10, gt=0, description="P: students in the model pool")
+    pool_steps: int = Field(default=100, ge=2, description="T: steps before a student resets")
+    real_batch: int = Field(default=512, gt=0, description="B: real texts per outer step")
+    steps: int = Field(default=1000, gt=0, description="outer steps")
+    lr: float = Field(default=1e-3, gt=0)
+    pool_lr: float = Field(default=0.1, gt=0)
+    ridge: float = Field(default=1e-6, gt=0, description="lambda = ridge * tr(K_ss)")
+    student: StudentSettings = StudentSettings()
+    device: Literal["cpu", "cuda"] = "cpu"
+    checkpoint_every: int = Field(default=100, gt=0, description="steps between checkpoints")
+    tokenize_batch: int = Field(default=256, gt=0)
+    num_shards: int = Field(default=1, ge=0, description=SHARDS)
+
+
 class StagesConfig(_Strict):
     ingest: IngestConfig = IngestConfig()
     embed: EmbedConfig | None = None
     prune: PruneConfig | None = None
+    distill: DistillConfig | None = None
 
 
 class RebuildConfig(_Strict):

@@ -89,6 +89,14 @@ CONTRACTS: dict[str, DatasetContract] = {
         ),
         label_column="kept",
     ),
+    "distilled": DatasetContract(
+        kind="distilled",
+        schema=records.DISTILLED,
+        expectations=(
+            *_not_null("id", "token_reading"),
+            Expectation("ExpectColumnValuesToBeUnique", {"column": "id"}),
+        ),
+    ),
 }
 
 

@@ -78,3 +78,18 @@ CLASS_RANKING = pa.schema(
         pa.field("top_target_classes", pa.list_(pa.string()), nullable=False),
     ]
 )
+
+# A KRR-ST synthetic example: a point in the token-embedding input space of a frozen table (its
+# identity is in the manifest) with a learned target in the teacher's representation space.
+DISTILLED = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("inputs_embeds", pa.list_(pa.list_(pa.float32())), nullable=False),  # (L, d)
+        pa.field("attention_mask", pa.list_(pa.int8()), nullable=False),  # (L,)
+        pa.field("target", pa.list_(pa.float32()), nullable=False),  # (t,)
+        pa.field("token_reading", pa.string(), nullable=False),  # nearest table token per position
+        pa.field("nearest_ids", pa.list_(pa.string()), nullable=False),
+        pa.field("nearest_texts", pa.list_(pa.string()), nullable=False),
+        pa.field("nearest_similarity", pa.list_(pa.float32()), nullable=False),
+    ]
+)

@@ -23,10 +23,12 @@ from transforms.publish.transform import DatasetOutput, Publish, PublishSpec
 DATASET = "embeddings"
 TEXT_FIELD = {"document": "text", "judgement": "query"}
 CODE = ("transforms/embed", "pipelines/stages/embed.py")
+PRUNED_SOURCE = "pruned_source"  # the prune stage's output dataset
 
 
 def enabled(config: RebuildConfig) -> bool:
-    return config.stages.embed is not None or config.stages.prune is not None
+    stages = config.stages
+    return any(s is not None for s in (stages.embed, stages.prune, stages.distill))
 
 
 def settings_of(config: RebuildConfig) -> EmbedConfig:
@@ -34,11 +36,18 @@ def settings_of(config: RebuildConfig) -> EmbedConfig:
 
 
 def datasets_to_embed(config: RebuildConfig) -> list[str]:
+    """The configured list, or what prune and distill read. A distill of the prune's output is
+    covered by embedding the prune's source, which is published before this stage runs."""
     settings = settings_of(config)
     if settings.datasets is not None:
         return list(settings.datasets)
-    prune = config.stages.prune
-    return sorted({prune.source, prune.target}) if prune else []
+    names = set()
+    prune, distill = config.stages.prune, config.stages.distill
+    if prune:
+        names |= {prune.source, prune.target}
+    if distill:
+        names.add(prune.source if prune and distill.source == PRUNED_SOURCE else distill.source)
+    return sorted(names)
 
 
 def encoder_location(config: RebuildConfig) -> str:

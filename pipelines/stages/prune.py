@@ -7,13 +7,13 @@ from apache_beam.io.filesystems import FileSystems
 from pipelines.config import PruneConfig, RebuildConfig
 from pipelines.stages.common import Parent, PlanError, PlannedDataset, latest_parent, read_parent
 from pipelines.stages.embed import DATASET as EMBEDDINGS
+from pipelines.stages.embed import PRUNED_SOURCE as PRUNED
 from transforms.embed.transform import AttachEmbeddings, RecordGroup, vectors_of
 from transforms.prune.label_mapping import retained_count
 from transforms.prune.transform import PruneSettings, PruneSource
 from transforms.publish import store, versioning
 from transforms.publish.transform import DatasetOutput, Publish, PublishSpec
 
-PRUNED = "pruned_source"
 RANKING = "class_ranking"
 DEAD_LETTER = "dead_letter_prune"
 CODE = ("transforms/prune", "transforms/embed", "pipelines/stages/prune.py")

@@ -62,29 +62,32 @@ class PoolMember(nn.Module):
 def krr_predict(features_s: torch.Tensor, targets_s: torch.Tensor, features_r: torch.Tensor,
                 ridge: float) -> torch.Tensor:
     """KRR from (m, h) synthetic features to (m, t) targets, evaluated at (B, h) real features."""
-    ones_s = torch.ones(len(features_s), 1, dtype=features_s.dtype)
-    ones_r = torch.ones(len(features_r), 1, dtype=features_r.dtype)
+    ones_s = features_s.new_ones(len(features_s), 1)
+    ones_r = features_r.new_ones(len(features_r), 1)
     fs = torch.cat([features_s, ones_s], 1)  # (m, h+1)
     fr = torch.cat([features_r, ones_r], 1)  # (B, h+1)
     m, width = fs.shape
     if width < m:  # primal: a (h+1, h+1) system
         gram = fs.T @ fs  # (h+1, h+1)
         lam = ridge * torch.trace(gram).detach()  # tr(F^T F) = tr(F F^T)
-        eye = torch.eye(width, dtype=fs.dtype)
+        eye = torch.eye(width, dtype=fs.dtype, device=fs.device)
         weights = torch.linalg.solve(gram + lam * eye, fs.T @ targets_s)  # (h+1, t)
         return fr @ weights  # (B, t)
     kernel = fs @ fs.T  # (m, m)
     lam = ridge * torch.trace(kernel).detach()
-    eye = torch.eye(m, dtype=fs.dtype)
+    eye = torch.eye(m, dtype=fs.dtype, device=fs.device)
     return (fr @ fs.T) @ torch.linalg.solve(kernel + lam * eye, targets_s)  # (B, t)
 
 
 class KrrStDistiller:
-    """The whole optimisation state, so a checkpoint resumes exactly where a run left off."""
+    """The whole optimisation state, so a checkpoint resumes exactly where a run left off.
+
+    Random draws (pool initialisation, batch indices) come from CPU generators whatever the
+    device, so a run on `cuda` samples the same batches as one on `cpu`."""
 
     def __init__(self, config: KrrStConfig, student_config: StudentConfig,
                  init_embeds: torch.Tensor, init_mask: torch.Tensor,
-                 init_targets: torch.Tensor) -> None:
+                 init_targets: torch.Tensor, device: str = "cpu") -> None:
         if config.m <= 0:
             raise ValueError(f"m must be positive, got {config.m}")
         if len(init_embeds) != config.m:
@@ -93,12 +96,13 @@ class KrrStDistiller:
             raise ValueError("pool_steps (T) must be at least 2")
         self.config = config
         self.student_config = student_config
+        self.device = torch.device(device)
         torch.manual_seed(config.seed)
         self.generator = torch.Generator().manual_seed(config.seed)
         self.rng = random.Random(config.seed)
-        self.x_s = nn.Parameter(init_embeds.detach().clone().float())  # (m, L, d)
-        self.mask_s = init_mask.detach().clone()  # (m, L), fixed
-        self.y_s = nn.Parameter(init_targets.detach().clone().float())  # (m, t)
+        self.x_s = nn.Parameter(init_embeds.detach().float().to(self.device, copy=True))  # (m, L, d)
+        self.mask_s = init_mask.detach().to(self.device, copy=True)  # (m, L), fixed
+        self.y_s = nn.Parameter(init_targets.detach().float().to(self.device, copy=True))  # (m, t)
         self.optimiser = torch.optim.AdamW([self.x_s, self.y_s], lr=config.lr, weight_decay=0.0)
         self.schedule = torch.optim.lr_scheduler.LambdaLR(
             self.optimiser,
@@ -111,7 +115,7 @@ class KrrStDistiller:
         self.losses: list[float] = []
 
     def _fresh_member(self) -> PoolMember:
-        member = PoolMember(self.student_config, self.y_s.shape[1])
+        member = PoolMember(self.student_config, self.y_s.shape[1]).to(self.device)
         member.eval()  # no dropout: features must be a function of the inputs
         return member
 
@@ -130,7 +134,7 @@ class KrrStDistiller:
         (inputs_embeds (B, L, d), mask (B, L), teacher targets (B, t)) drawn with `generator`."""
         index = self.rng.randrange(len(self.pool))
         member = self.pool[index]
-        embeds_r, mask_r, targets_r = sample_batch(self.generator)
+        embeds_r, mask_r, targets_r = (t.to(self.device) for t in sample_batch(self.generator))
         with torch.no_grad():
             features_r = member.student(embeds_r, mask_r)  # (B, h)
         features_s = member.student(self.x_s, self.mask_s)  # (m, h), grad to X_s
@@ -152,7 +156,7 @@ class KrrStDistiller:
         """Everything a resumed run needs to continue exactly as an uninterrupted one."""
         return {
             "step": self.step, "losses": list(self.losses),
-            "x_s": self.x_s.detach().clone(), "y_s": self.y_s.detach().clone(),
+            "x_s": self.x_s.detach().cpu().clone(), "y_s": self.y_s.detach().cpu().clone(),
             "optimiser": copy.deepcopy(self.optimiser.state_dict()),
             "schedule": self.schedule.state_dict(),
             "pool": [(copy.deepcopy(m.state_dict()), m.steps_taken) for m in self.pool],

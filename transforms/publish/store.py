@@ -6,6 +6,7 @@
     <root>/<dataset>/<version>/manifest.json    written last: a version without it is not published
     <root>/<dataset>/LATEST                     the current version id
     <root>/<dataset>/.staging/<version>-<run>/  work in progress, never read by consumers
+    <root>/<dataset>/.staging/<version>-checkpoints/  resumable state of a long stage
 
 A version becomes visible only when its manifest exists, and LATEST is replaced by a rename, so a
 crash at any point leaves either the old state or the new one.
@@ -32,6 +33,11 @@ def version_dir(root: str, dataset: str, version: str) -> str:
 
 def staging_dir(root: str, dataset: str, version: str, run_id: str) -> str:
     return join(root, dataset, STAGING, f"{version}-{run_id}")
+
+
+def checkpoint_dir(root: str, dataset: str, version: str) -> str:
+    """Where a long stage checkpoints a version; shared by all runs of it, so a rerun resumes."""
+    return join(root, dataset, STAGING, f"{version}-checkpoints")
 
 
 def write_text(path: str, text: str) -> None:
@@ -86,7 +92,7 @@ def _folder_files(path: str) -> list[str]:
     return [m.path for m in FileSystems.match([path.rstrip("/") + "/**"])[0].metadata_list]
 
 
-def _delete_folder(path: str) -> None:
+def delete_folder(path: str) -> None:
     files = _folder_files(path)
     if files:
         FileSystems.delete(files)
@@ -124,13 +130,13 @@ def promote(staging: str, files: list[str], final: str, manifest: dict[str, Any]
     cleared first.
     """
     if FileSystems.exists(join(final, MANIFEST)):
-        _delete_folder(staging)
+        delete_folder(staging)
         return
-    _delete_folder(final)
+    delete_folder(final)
     parents = sorted({posixpath.dirname(join(final, f)) for f in files} | {final})
     for parent in parents:  # object stores have no folders; a local filesystem needs them
         if "://" not in parent and not FileSystems.exists(parent):
             FileSystems.mkdirs(parent)
     FileSystems.rename([join(staging, f) for f in files], [join(final, f) for f in files])
     write_json(join(final, MANIFEST), manifest)
-    _delete_folder(staging)
+    delete_folder(staging)

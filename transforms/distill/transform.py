@@ -1,0 +1,99 @@
+"""Beam steps of the distill stage: tokenise the corpus in parallel and materialise it with its
+teacher targets as Parquet shards; then one worker runs the KRR-ST optimisation over the shards."""
+
+import json
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from transforms.distill.readout import loss_curve_png
+from transforms.distill.real_texts import REAL_TEXT, RealTexts, tokenize_batch
+from transforms.distill.synthetic_set import (
+    DistillSettings,
+    coreset_rows,
+    distill,
+    distilled_rows,
+)
+from transforms.progress import ProgressLog
+from transforms.student.model import TokenEmbeddingTable
+
+
+class _TokenizeFn(beam.DoFn):
+    """Batches of (record, teacher vector) -> REAL_TEXT rows."""
+
+    def __init__(self, table_model: str, sequence_length: int) -> None:
+        self._table_model = table_model
+        self._sequence_length = sequence_length
+
+    def setup(self):
+        from transformers import AutoTokenizer
+
+        from transforms.embed.encoder import resolve_encoder
+
+        self._tokenizer = AutoTokenizer.from_pretrained(resolve_encoder(self._table_model),
+                                                        local_files_only=True)
+        self._progress = ProgressLog("distill: tokenised", "texts")
+
+    def process(self, pairs):
+        texts = [record["text"] for record, _ in pairs]
+        ids, lengths = tokenize_batch(self._tokenizer, texts, self._sequence_length)
+        for (record, vector), row_ids, length in zip(pairs, ids, lengths):
+            yield {"id": record["id"], "text": record["text"], "label": record.get("label"),
+                   "input_ids": row_ids, "length": length, "target": vector.tolist()}
+        self._progress.add(len(pairs))
+
+    def teardown(self):
+        self._progress.finish()
+
+
+class MaterialiseRealTexts(beam.PTransform):
+    """(record, teacher vector) pairs -> Parquet shards under `folder`; outputs their paths."""
+
+    def __init__(self, table_model: str, sequence_length: int, batch_size: int,
+                 folder: str) -> None:
+        super().__init__(label="Materialise real texts")
+        self._table_model = table_model
+        self._sequence_length = sequence_length
+        self._batch_size = batch_size
+        self._folder = folder
+
+    def expand(self, pairs):
+        return (
+            pairs
+            | "Batch texts to tokenise" >> beam.BatchElements(
+                min_batch_size=self._batch_size, max_batch_size=self._batch_size)
+            | "Tokenise" >> beam.ParDo(_TokenizeFn(self._table_model, self._sequence_length))
+            | "Write real text shards" >> beam.io.WriteToParquet(
+                f"{self._folder.rstrip('/')}/real", REAL_TEXT, file_name_suffix=".parquet",
+                codec="snappy", row_group_buffer_size=8 << 20)
+        )
+
+
+class DistillFn(beam.DoFn):
+    """The single optimisation step: all shards in, the synthetic set, coreset and loss curve out.
+
+    Runs on one worker (one element); a killed run resumes from the checkpoint folder."""
+
+    CORESET = "coreset"
+    ATTACHMENTS = "attachments"
+
+    def __init__(self, settings: DistillSettings, table_model: str, sequence_length: int,
+                 title: str) -> None:
+        self._settings = settings
+        self._table_model = table_model
+        self._sequence_length = sequence_length
+        self._title = title
+
+    def process(self, _, shard_paths):
+        real = RealTexts.load(list(shard_paths))
+        Metrics.counter("distill", "real_texts").inc(len(real))
+        table = TokenEmbeddingTable.load(self._table_model, self._sequence_length)
+        distiller = distill(self._settings, real, table)
+        yield from distilled_rows(distiller, real, table)
+        for row in coreset_rows(distiller, real):
+            yield beam.pvalue.TaggedOutput(self.CORESET, row)
+        losses = distiller.losses
+        yield beam.pvalue.TaggedOutput(self.ATTACHMENTS, (
+            "loss_curve.png", loss_curve_png(losses, self._title)))
+        yield beam.pvalue.TaggedOutput(self.ATTACHMENTS, (
+            "loss_curve.json", json.dumps({"step_losses": losses}).encode("utf-8")))
