@@ -93,6 +93,35 @@ def pretrain_classifier(student: TextStudent, inputs_embeds: torch.Tensor,
                 batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed)
 
 
+def pretrain_regression(student: TextStudent, inputs_embeds: torch.Tensor,
+                        attention_mask: torch.Tensor, targets: torch.Tensor, *, epochs: int,
+                        batch_size: int = 64, lr: float = 1e-3, weight_decay: float = 0.01,
+                        seed: int = 0) -> TrainStats:
+    """Trains `student` in place to predict (N, t) teacher representations through a throwaway
+    linear head, by MSE: how a distilled set (X_s, Y_s), or real texts with the teacher's
+    vectors, pre-train a student without labels."""
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    head = nn.Linear(student.config.d_model, targets.shape[1])
+    parameters = [*student.parameters(), *head.parameters()]
+    optimiser = torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay)
+    student.train()
+    start = time.perf_counter()
+    losses = []
+    for _ in range(epochs):
+        total = 0.0
+        for batch in _length_grouped_batches(attention_mask, batch_size, generator):
+            embeds, mask = _trim(inputs_embeds[batch], attention_mask[batch])
+            loss = F.mse_loss(head(student(embeds, mask)), targets[batch])
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            total += loss.item() * len(batch)
+        losses.append(total / len(targets))
+    student.eval()
+    return TrainStats(losses, time.perf_counter() - start, len(targets))
+
+
 def finetune_classifier(student: TextStudent, inputs_embeds: torch.Tensor,
                         attention_mask: torch.Tensor, labels: torch.Tensor, n_classes: int, *,
                         epochs: int, batch_size: int = 32, lr: float = 2e-3,
