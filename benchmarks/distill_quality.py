@@ -133,7 +133,8 @@ def main() -> None:
     transformers_logging.disable_progress_bar()
     import logging
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S",
+                        force=True)  # importing Beam has already configured the root logger
     start = time.perf_counter()
     source, train, test = (read_labelled(p) for p in (args.source, args.target_train,
                                                       args.target_test))

@@ -12,12 +12,14 @@ REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
 
 
-def _example(tmp_path: Path, stages: bool) -> Path:
+def _example(tmp_path: Path, last_stage: str) -> Path:
+    """The example config into `tmp_path`, with the stages after `last_stage` removed."""
     text = (EXAMPLES / "rebuild.yaml").read_text()
     text = text.replace("output_root: ../out/example", f"output_root: {tmp_path / 'out'}")
     text = text.replace("path: data/", f"path: {EXAMPLES / 'data'}/")
-    if not stages:  # keep ingest, drop the model-driven stages
-        text = text[:text.index("\n  embed:")] + "\n"
+    following = {"ingest": "embed", "prune": "distill"}.get(last_stage)
+    if following:
+        text = text[:text.index(f"\n  {following}:")] + "\n"
     config = tmp_path / "rebuild.yaml"
     config.write_text(text)
     return config
@@ -26,10 +28,16 @@ def _example(tmp_path: Path, stages: bool) -> Path:
 @pytest.fixture
 def example_config(tmp_path: Path) -> Path:
     """The example rebuild config with ingest only, publishing into a temporary root."""
-    return _example(tmp_path, stages=False)
+    return _example(tmp_path, "ingest")
+
+
+@pytest.fixture
+def prune_example_config(tmp_path: Path) -> Path:
+    """The example rebuild config up to the prune stage (ingest, embed, prune)."""
+    return _example(tmp_path, "prune")
 
 
 @pytest.fixture
 def full_example_config(tmp_path: Path) -> Path:
-    """The whole example rebuild config (ingest, embed, prune) into a temporary root."""
-    return _example(tmp_path, stages=True)
+    """The whole example rebuild config (ingest, embed, prune, distill) into a temporary root."""
+    return _example(tmp_path, "distill")

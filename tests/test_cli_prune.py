@@ -16,10 +16,10 @@ def _latest(root: Path, dataset: str) -> Path:
     return root / dataset / store.latest_version(str(root), dataset)
 
 
-def test_example_prunes_to_the_kitchen_categories_and_reuses_embeddings(full_example_config,
-                                                                        capsys):
-    root = full_example_config.parent / "out"
-    assert main(["rebuild", str(full_example_config)]) == 0
+def test_example_prunes_to_the_kitchen_categories_and_reuses_embeddings(prune_example_config,
+                                                                         capsys):
+    root = prune_example_config.parent / "out"
+    assert main(["rebuild", str(prune_example_config)]) == 0
     assert capsys.readouterr().out.count("published") == 8
     pruned = pl.read_parquet(_latest(root, "pruned_source") / "data" / "*.parquet")
     assert pruned.height == 100 and set(pruned["label"]) == KITCHEN
@@ -37,36 +37,36 @@ def test_example_prunes_to_the_kitchen_categories_and_reuses_embeddings(full_exa
     assert embeddings["rows"] == 420  # 300 catalogue + 120 target texts, all distinct
 
     # Another prune size re-ranks the same inputs: nothing is ingested or encoded again.
-    config = full_example_config.read_text().replace("retain_classes: 5", "retain_classes: 3")
-    full_example_config.write_text(config)
-    assert main(["rebuild", str(full_example_config)]) == 0
+    config = prune_example_config.read_text().replace("retain_classes: 5", "retain_classes: 3")
+    prune_example_config.write_text(config)
+    assert main(["rebuild", str(prune_example_config)]) == 0
     captured = capsys.readouterr()
     assert "embed: inputs, config and code unchanged" in captured.err
     assert "ingest: inputs, config and code unchanged" in captured.err
     assert pl.read_parquet(_latest(root, "pruned_source") / "data" / "*.parquet").height == 60
 
-    full_example_config.write_text(config.replace("retain_classes: 3", "retain_classes: 16"))
-    assert main(["rebuild", str(full_example_config)]) == 2
+    prune_example_config.write_text(config.replace("retain_classes: 3", "retain_classes: 16"))
+    assert main(["rebuild", str(prune_example_config)]) == 2
     assert "retain_classes=16 but the source has 15 classes" in capsys.readouterr().err
 
     # Vectors made from other tokens are not reused: a new max_length encodes every text again.
-    full_example_config.write_text(config.replace("batch_size: 64", "batch_size: 64\n"
+    prune_example_config.write_text(config.replace("batch_size: 64", "batch_size: 64\n"
                                                   "    max_length: 64"))
-    assert main(["rebuild", str(full_example_config), "--stage", "embed"]) == 0
+    assert main(["rebuild", str(prune_example_config), "--stage", "embed"]) == 0
     assert "texts_encoded=420" in capsys.readouterr().err
 
     # Prune refuses embeddings that were not built from the datasets it reads.
-    full_example_config.write_text(full_example_config.read_text().replace(
+    prune_example_config.write_text(prune_example_config.read_text().replace(
         "max_text_length: 2000", "max_text_length: 1999"))
-    assert main(["rebuild", str(full_example_config), "--stage", "ingest"]) == 0
-    assert main(["rebuild", str(full_example_config), "--stage", "prune"]) == 2
+    assert main(["rebuild", str(prune_example_config), "--stage", "ingest"]) == 0
+    assert main(["rebuild", str(prune_example_config), "--stage", "prune"]) == 2
     assert "run the embed stage first" in capsys.readouterr().err
 
 
-def test_an_encoder_that_is_not_available_offline_is_a_clear_error(full_example_config, capsys):
-    full_example_config.write_text(full_example_config.read_text().replace(
+def test_an_encoder_that_is_not_available_offline_is_a_clear_error(prune_example_config, capsys):
+    prune_example_config.write_text(prune_example_config.read_text().replace(
         "model: all-MiniLM-L6-v2", "model: nobody/no-such-model"))
-    assert main(["rebuild", str(full_example_config)]) == 2
+    assert main(["rebuild", str(prune_example_config)]) == 2
     err = capsys.readouterr().err
     assert "embed: encoder 'nobody/no-such-model' is neither a folder nor in the local" in err
 

@@ -1,0 +1,84 @@
+"""The distill stage through the CLI: the example chain ingest -> embed -> prune -> distill."""
+
+import json
+from pathlib import Path
+
+import datasets
+import polars as pl
+import pytest
+import torch
+
+from pipelines.cli import main
+from transforms.publish import store
+
+
+def _latest(root: Path, dataset: str) -> Path:
+    return root / dataset / store.latest_version(str(root), dataset)
+
+
+def _shorten(config: Path, **replacements: str) -> None:
+    """Fewer outer steps than the example, so the suite stays fast."""
+    text = config.read_text().replace("steps: 150", "steps: 40")
+    for old, new in replacements.items():
+        text = text.replace(old, new)
+    config.write_text(text)
+
+
+def test_example_distils_the_pruned_catalogue(full_example_config, capsys):
+    _shorten(full_example_config)
+    root = full_example_config.parent / "out"
+    assert main(["rebuild", str(full_example_config)]) == 0
+    captured = capsys.readouterr()
+    assert "distill: step 40/40 loss" in captured.err
+    folder = _latest(root, "distilled")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["rows"] == 24
+    assert manifest["parents"] == {
+        "pruned_source": store.latest_version(str(root), "pruned_source"),
+        "embeddings": store.latest_version(str(root), "embeddings")}
+    assert manifest["models"]["teacher"].startswith("all-MiniLM-L6-v2@")
+    assert manifest["models"]["table"].startswith("all-MiniLM-L6-v2@")
+    assert manifest["config"]["input_dim"] == 384
+    settings = manifest["config"]["distill"]
+    assert (settings["m"], settings["sequence_length"], settings["pool_size"],
+            settings["pool_steps"], settings["steps"]) == (24, 32, 5, 30, 40)
+    assert manifest["attachments"] == ["loss_curve.json", "loss_curve.png"]
+    assert (folder / "loss_curve.png").read_bytes()[:4] == b"\x89PNG"
+    assert len(json.loads((folder / "loss_curve.json").read_text())["step_losses"]) == 40
+    assert not (root / "distilled" / ".staging").exists() or not any(
+        (root / "distilled" / ".staging").iterdir())  # shards and checkpoints are gone
+
+    distilled = datasets.load_dataset(str(folder))["train"].with_format("torch")[:]
+    assert distilled["inputs_embeds"].shape == (24, 32, 384)  # ready for a student's forward
+    assert distilled["target"].shape == (24, 384)
+    assert torch.all(distilled["attention_mask"].sum(1) >= 2)
+
+    coreset = pl.read_parquet(_latest(root, "distilled_coreset") / "data" / "*.parquet")
+    pruned = pl.read_parquet(_latest(root, "pruned_source") / "data" / "*.parquet")
+    assert coreset.height == 24 and coreset["id"].is_unique().all()
+    assert set(coreset["id"]) <= set(pruned["id"])  # real texts of the distilled corpus
+
+    assert main(["rebuild", str(full_example_config)]) == 0
+    assert "distill: inputs, config and code unchanged" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("replacements, message", [
+    ({"m: 24": "m: 101"}, "pruned_source/train has 100 rows, fewer than m = 101"),
+    ({"m: 24": "m: 0"}, "stages.distill.m: Input should be greater than 0"),
+    ({"checkpoint_every: 50": "checkpoint_every: 50\n    device: gpu"},
+     "stages.distill.device: Input should be 'cpu' or 'cuda'"),
+    ({"source: pruned_source": "source: judgements"}, "'judgements' holds judgement rows"),
+])
+def test_distill_errors_are_clear(full_example_config, capsys, replacements, message):
+    _shorten(full_example_config, **replacements)
+    assert main(["rebuild", str(full_example_config)]) == 2
+    assert message in capsys.readouterr().err
+    assert not (full_example_config.parent / "out" / "distilled").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA device")
+def test_cuda_without_a_device_is_a_clear_error(full_example_config, capsys):
+    _shorten(full_example_config,
+             **{"checkpoint_every: 50": "checkpoint_every: 50\n    device: cuda"})
+    assert main(["rebuild", str(full_example_config)]) == 2
+    assert "device is 'cuda' but torch sees no CUDA device" in capsys.readouterr().err
