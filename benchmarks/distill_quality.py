@@ -102,6 +102,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--finetune-epochs", type=int, default=30)
     parser.add_argument("--published", nargs="*", default=[], metavar="NAME=DIR",
                         help="published `distilled` version folders to evaluate as methods")
+    parser.add_argument("--methods", nargs="+", choices=METHOD_ORDER, default=list(METHOD_ORDER),
+                        help="built-in methods to run (KRR-ST is distilled only if krr_st or "
+                             "coreset is among them)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/work/distill_quality.json"))
     parser.add_argument("--work-dir", type=Path, default=Path("benchmarks/work/cache"))
@@ -160,26 +163,33 @@ def main() -> None:
             student=student_config, device="cpu",
             checkpoint_folder=str(args.work_dir / f"distill-checkpoints-{seed}"),
             checkpoint_every=args.steps)
-        shutil.rmtree(settings.checkpoint_folder, ignore_errors=True)  # a fresh run, timed
-        distilling = time.perf_counter()
-        distiller = distill(settings, real, table)
-        distill_seconds = time.perf_counter() - distilling
-        log(f"seed {seed}: KRR-ST m={args.m}, {args.steps} steps in {duration(distill_seconds)}; "
-            f"loss {statistics.mean(distiller.losses[:20]):.5f} (first 20) -> "
-            f"{statistics.mean(distiller.losses[-20:]):.5f} (last 20)")
-        candidates = nearest_real(distiller.y_s.detach(), real.targets, CORESET_CANDIDATES)[0]
-        rng = np.random.default_rng(seed)
-        subsets = {
-            "full": np.arange(len(real)),
-            "coreset": np.array([index for _, index in coreset_indices(candidates)]),
-            "random": np.sort(rng.choice(len(real), size=args.m, replace=False)),
-            "kmeans": kmeans_rows(vectors, args.m, seed),
-        }
-        sets = {"none": None,
-                "krr_st": (distiller.x_s.detach(), distiller.mask_s, distiller.y_s.detach()),
-                **{name: real.inputs(table, torch.as_tensor(rows))
-                   for name, rows in subsets.items()},
-                **published}
+        sets = {"none": None}
+        subsets: dict[str, np.ndarray] = {}  # real rows with teacher targets
+        distill_seconds = 0.0
+        if {"krr_st", "coreset"} & set(args.methods):
+            shutil.rmtree(settings.checkpoint_folder, ignore_errors=True)  # a fresh run, timed
+            distilling = time.perf_counter()
+            distiller = distill(settings, real, table)
+            distill_seconds = time.perf_counter() - distilling
+            log(f"seed {seed}: KRR-ST m={args.m}, {args.steps} steps in "
+                f"{duration(distill_seconds)}; loss {statistics.mean(distiller.losses[:20]):.5f} "
+                f"(first 20) -> {statistics.mean(distiller.losses[-20:]):.5f} (last 20)")
+            sets["krr_st"] = (distiller.x_s.detach(), distiller.mask_s, distiller.y_s.detach())
+            candidates = nearest_real(distiller.y_s.detach(), real.targets,
+                                      CORESET_CANDIDATES)[0]
+            subsets["coreset"] = np.array([i for _, i in coreset_indices(candidates)])
+        if "full" in args.methods:
+            subsets["full"] = np.arange(len(real))
+        if "random" in args.methods:
+            rng = np.random.default_rng(seed)
+            subsets["random"] = np.sort(rng.choice(len(real), size=args.m, replace=False))
+        if "kmeans" in args.methods:
+            subsets["kmeans"] = kmeans_rows(vectors, args.m, seed)
+        for name in METHOD_ORDER:
+            if name in subsets:
+                sets[name] = real.inputs(table, torch.as_tensor(subsets[name]))
+        sets = {name: data for name, data in sets.items() if name in args.methods}
+        sets.update(published)
         rows = sample_shots(train.labels, args.shots, seed)
         shots = Encoded.of(table, [train.texts[i] for i in rows], [train.labels[i] for i in rows],
                            target_classes)

@@ -110,7 +110,7 @@ class KrrStDistiller:
         self.pool = [self._fresh_member() for _ in range(config.pool_size)]
         for member in self.pool:  # stagger the pool: k ~ U{1..T-1} steps each
             for _ in range(self.rng.randint(1, config.pool_steps - 1)):
-                self._train_member(member)
+                self.train_member(member)
         self.step = 0
         self.losses: list[float] = []
 
@@ -119,7 +119,7 @@ class KrrStDistiller:
         member.eval()  # no dropout: features must be a function of the inputs
         return member
 
-    def _train_member(self, member: PoolMember) -> None:
+    def train_member(self, member: PoolMember) -> None:
         """One full-batch SGD step on the synthetic set; X_s and Y_s are constants here."""
         member.zero_grad(set_to_none=True)
         loss = F.mse_loss(member.predict(self.x_s.detach(), self.mask_s), self.y_s.detach())
@@ -145,7 +145,7 @@ class KrrStDistiller:
         loss.backward()
         self.optimiser.step()
         self.schedule.step()
-        self._train_member(member)
+        self.train_member(member)
         if member.steps_taken >= self.config.pool_steps:
             self.pool[index] = self._fresh_member()
         self.step += 1
