@@ -5,7 +5,8 @@ from typing import Any
 
 import apache_beam as beam
 
-from transforms.publish import store
+from pipelines.config import RebuildConfig
+from transforms.publish import store, versioning
 from transforms.publish.transform import PublishSpec
 
 
@@ -48,3 +49,25 @@ def read_parent(pipeline: beam.Pipeline, root: str, parent: Parent, label: str,
     return (pipeline
             | f"List {label} files" >> beam.Create(files)
             | f"Read {label}" >> beam.io.ReadAllFromParquet())
+
+
+def plan_train_outputs(config: RebuildConfig, stage: str, outputs: tuple[tuple[str, str], ...],
+                       section: dict[str, Any], parents: list[Parent], code_paths: tuple[str, ...],
+                       run_id: str, started_at: float, num_shards: int,
+                       models: dict[str, str], context: tuple[Any, ...]) -> list[PlannedDataset]:
+    """The planned versions of a model stage's (dataset, kind) outputs, each one `train` split,
+    all versioned by the same config section, parent versions and code."""
+    versions = {p.dataset: p.version for p in parents}
+    code = versioning.code_version(code_paths)
+    commit = versioning.git_commit()
+    planned = []
+    for name, kind in outputs:
+        version = versioning.version_id(name, stage, section, [], versions, code)
+        spec = PublishSpec(root=config.root, dataset=name, version=version, kind=kind,
+                           stage=stage, splits=("train",), run_id=run_id, started_at=started_at,
+                           code_version=code, git_commit=commit, num_shards=num_shards,
+                           config=section, parents=versions, seeds={"seed": config.seed},
+                           models=models)
+        planned.append(PlannedDataset(spec, store.is_published(config.root, name, version),
+                                      context))
+    return planned

@@ -5,7 +5,14 @@ real texts nearest to them) and `dead_letter_distill`. The teacher's vectors com
 import apache_beam as beam
 
 from pipelines.config import DistillConfig, RebuildConfig
-from pipelines.stages.common import Parent, PlanError, PlannedDataset, latest_parent, read_parent
+from pipelines.stages.common import (
+    Parent,
+    PlanError,
+    PlannedDataset,
+    latest_parent,
+    plan_train_outputs,
+    read_parent,
+)
 from pipelines.stages.embed import DATASET as EMBEDDINGS
 from pipelines.stages.embed import encoder_location
 from transforms.distill.krr_st import KrrStConfig
@@ -13,8 +20,8 @@ from transforms.distill.synthetic_set import DistillSettings
 from transforms.distill.transform import DistillFn, MaterialiseRealTexts
 from transforms.embed.encoder import EncoderUnavailable
 from transforms.embed.transform import AttachEmbeddings, RecordGroup, vectors_of
-from transforms.publish import store, versioning
-from transforms.publish.transform import DatasetOutput, Publish, PublishSpec
+from transforms.publish import store
+from transforms.publish.transform import DatasetOutput, Publish
 from transforms.student.model import StudentConfig, TokenEmbeddingTable, table_identity
 
 DISTILLED = "distilled"
@@ -92,21 +99,11 @@ def plan(config: RebuildConfig, run_id: str, started_at: float) -> list[PlannedD
     # L, d, m, P, T and steps are all in the manifest's config section.
     section = {"distill": settings.model_dump(), "seed": config.seed, "input_dim": table.dim,
                **models}
-    parents = {p.dataset: p.version for p in (source, embeddings)}
-    code = versioning.code_version(CODE)
-    commit = versioning.git_commit()
-    planned = []
-    for name, kind in ((DISTILLED, "distilled"), (CORESET, "document"),
-                       (DEAD_LETTER, "dead_letter")):
-        version = versioning.version_id(name, "distill", section, [], parents, code)
-        spec = PublishSpec(root=config.root, dataset=name, version=version, kind=kind,
-                           stage="distill", splits=("train",), run_id=run_id,
-                           started_at=started_at, code_version=code, git_commit=commit,
-                           num_shards=settings.num_shards, config=section, parents=parents,
-                           seeds={"seed": config.seed}, models=models)
-        planned.append(PlannedDataset(spec, store.is_published(config.root, name, version),
-                                      (source, embeddings, table.dim)))
-    return planned
+    return plan_train_outputs(
+        config, "distill", ((DISTILLED, "distilled"), (CORESET, "document"),
+                            (DEAD_LETTER, "dead_letter")),
+        section, [source, embeddings], CODE, run_id, started_at, settings.num_shards, models,
+        (source, embeddings, table.dim))
 
 
 def build(pipeline: beam.Pipeline, config: RebuildConfig, planned: list[PlannedDataset]) -> None:

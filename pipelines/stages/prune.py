@@ -5,14 +5,20 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.config import PruneConfig, RebuildConfig
-from pipelines.stages.common import Parent, PlanError, PlannedDataset, latest_parent, read_parent
+from pipelines.stages.common import (
+    Parent,
+    PlanError,
+    PlannedDataset,
+    latest_parent,
+    plan_train_outputs,
+    read_parent,
+)
 from pipelines.stages.embed import DATASET as EMBEDDINGS
 from pipelines.stages.embed import PRUNED_SOURCE as PRUNED
 from transforms.embed.transform import AttachEmbeddings, RecordGroup, vectors_of
 from transforms.prune.label_mapping import retained_count
 from transforms.prune.transform import PruneSettings, PruneSource
-from transforms.publish import store, versioning
-from transforms.publish.transform import DatasetOutput, Publish, PublishSpec
+from transforms.publish.transform import DatasetOutput, Publish
 
 RANKING = "class_ranking"
 DEAD_LETTER = "dead_letter_prune"
@@ -84,22 +90,12 @@ def plan(config: RebuildConfig, run_id: str, started_at: float) -> list[PlannedD
             f"prune: embeddings@{embeddings.version} was built from {covered}, not from "
             f"{source.dataset}@{source.version} and {target.dataset}@{target.version}; run the "
             "embed stage first (a rebuild without --stage does)")
-    parents = {p.dataset: p.version for p in (source, target, embeddings)}
     section = {"prune": settings.model_dump(), "seed": config.seed}
-    code = versioning.code_version(CODE)
-    commit = versioning.git_commit()
-    planned = []
-    for name, kind in ((PRUNED, "document"), (RANKING, "class_ranking"),
-                       (DEAD_LETTER, "dead_letter")):
-        version = versioning.version_id(name, "prune", section, [], parents, code)
-        spec = PublishSpec(root=config.root, dataset=name, version=version, kind=kind,
-                           stage="prune", splits=("train",), run_id=run_id,
-                           started_at=started_at, code_version=code, git_commit=commit,
-                           num_shards=settings.num_shards, config=section, parents=parents,
-                           seeds={"seed": config.seed}, models=embeddings.manifest["models"])
-        planned.append(PlannedDataset(spec, store.is_published(config.root, name, version),
-                                      (source, target, embeddings)))
-    return planned
+    return plan_train_outputs(
+        config, "prune", ((PRUNED, "document"), (RANKING, "class_ranking"),
+                          (DEAD_LETTER, "dead_letter")),
+        section, [source, target, embeddings], CODE, run_id, started_at, settings.num_shards,
+        embeddings.manifest["models"], (source, target, embeddings))
 
 
 def _slim(record: dict) -> dict:

@@ -13,6 +13,7 @@ from transforms.student.training import (
     finetune_classifier,
     linear_probe,
     pretrain_classifier,
+    pretrain_regression,
 )
 
 TINY = StudentConfig(d_in=16, d_model=32, layers=1, heads=2, ff=64, max_len=8)
@@ -93,6 +94,16 @@ def test_pretraining_lowers_the_loss_and_transfers():
                                             batch_size=16)
     assert len(tune_stats.epoch_losses) == 3
     assert evaluate_accuracy(tuned, test_embeds, test_mask, test_labels) > 0.9
+
+
+def test_regression_pretraining_fits_teacher_targets():
+    embeds, mask, labels = _two_classes()
+    targets = torch.nn.functional.one_hot(labels, 2).float() * 0.5 - 0.25  # (N, 2)
+    student = _student()
+    stats = pretrain_regression(student, embeds, mask, targets, epochs=8, batch_size=16, lr=3e-3)
+    assert len(stats.epoch_losses) == 8
+    assert stats.epoch_losses[-1] < 0.5 * stats.epoch_losses[0]
+    assert not student.training  # left ready for feature extraction
 
 
 @pytest.mark.slow

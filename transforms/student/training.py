@@ -7,6 +7,7 @@ synthetic sequences already is).
 """
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -59,8 +60,9 @@ def _length_grouped_batches(attention_mask: torch.Tensor, batch_size: int,
 
 def _fit(model: nn.Module, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor,
          labels: torch.Tensor, *, epochs: int, batch_size: int, lr: float, weight_decay: float,
-         seed: int) -> TrainStats:
-    """Mini-batch AdamW on cross-entropy at a constant rate; batches are drawn from `seed`."""
+         seed: int, loss_fn: Callable = F.cross_entropy) -> TrainStats:
+    """Mini-batch AdamW on `loss_fn(model(...), labels)` (cross-entropy unless told otherwise)
+    at a constant rate; batches are drawn from `seed`."""
     generator = torch.Generator().manual_seed(seed)
     optimiser = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad],
                                   lr=lr, weight_decay=weight_decay)
@@ -71,7 +73,7 @@ def _fit(model: nn.Module, inputs_embeds: torch.Tensor, attention_mask: torch.Te
         total = 0.0
         for batch in _length_grouped_batches(attention_mask, batch_size, generator):
             embeds, mask = _trim(inputs_embeds[batch], attention_mask[batch])  # (b, l, d_in)
-            loss = F.cross_entropy(model(embeds, mask), labels[batch])
+            loss = loss_fn(model(embeds, mask), labels[batch])
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
@@ -100,26 +102,11 @@ def pretrain_regression(student: TextStudent, inputs_embeds: torch.Tensor,
     """Trains `student` in place to predict (N, t) teacher representations through a throwaway
     linear head, by MSE: how a distilled set (X_s, Y_s), or real texts with the teacher's
     vectors, pre-train a student without labels."""
-    generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    head = nn.Linear(student.config.d_model, targets.shape[1])
-    parameters = [*student.parameters(), *head.parameters()]
-    optimiser = torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay)
-    student.train()
-    start = time.perf_counter()
-    losses = []
-    for _ in range(epochs):
-        total = 0.0
-        for batch in _length_grouped_batches(attention_mask, batch_size, generator):
-            embeds, mask = _trim(inputs_embeds[batch], attention_mask[batch])
-            loss = F.mse_loss(head(student(embeds, mask)), targets[batch])
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            total += loss.item() * len(batch)
-        losses.append(total / len(targets))
-    student.eval()
-    return TrainStats(losses, time.perf_counter() - start, len(targets))
+    model = Classifier(student, targets.shape[1])  # a linear head; here onto the teacher space
+    return _fit(model, inputs_embeds, attention_mask, targets, epochs=epochs,
+                batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed,
+                loss_fn=F.mse_loss)
 
 
 def finetune_classifier(student: TextStudent, inputs_embeds: torch.Tensor,
