@@ -6,6 +6,7 @@ from typing import Any
 import apache_beam as beam
 
 from pipelines.config import RebuildConfig
+from transforms.embed.transform import vectors_of
 from transforms.publish import store, versioning
 from transforms.publish.transform import PublishSpec
 
@@ -71,3 +72,13 @@ def plan_train_outputs(config: RebuildConfig, stage: str, outputs: tuple[tuple[s
         planned.append(PlannedDataset(spec, store.is_published(config.root, name, version),
                                       context))
     return planned
+
+
+def read_vectors(pipeline: beam.Pipeline, files: list[str], label: str) -> beam.PCollection:
+    """(text_hash, vector) pairs of embeddings files. Each consumer should read its own: the
+    local runner holds a PCollection in memory when two steps consume it."""
+    return (pipeline
+            | f"List embeddings files ({label})" >> beam.Create(files)
+            | f"Read embeddings ({label})" >> beam.io.ReadAllFromParquetBatched(
+                columns=["text_hash", "embedding"])
+            | f"Vectors ({label})" >> beam.FlatMap(vectors_of))

@@ -12,6 +12,7 @@ from pipelines.stages.common import (
     latest_parent,
     plan_train_outputs,
     read_parent,
+    read_vectors,
 )
 from pipelines.stages.embed import DATASET as EMBEDDINGS
 from pipelines.stages.embed import encoder_location
@@ -19,7 +20,7 @@ from transforms.distill.krr_st import KrrStConfig
 from transforms.distill.synthetic_set import DistillSettings
 from transforms.distill.transform import DistillFn, MaterialiseRealTexts
 from transforms.embed.encoder import EncoderUnavailable
-from transforms.embed.transform import AttachEmbeddings, RecordGroup, vectors_of
+from transforms.embed.transform import AttachEmbeddings, RecordGroup
 from transforms.publish import store
 from transforms.publish.transform import DatasetOutput, Publish
 from transforms.student.model import StudentConfig, TokenEmbeddingTable, table_identity
@@ -111,11 +112,7 @@ def build(pipeline: beam.Pipeline, config: RebuildConfig, planned: list[PlannedD
     source, embeddings, input_dim = planned[0].context
     specs = {item.spec.dataset: item.spec for item in planned}
     distilled_spec = specs[DISTILLED]
-    vectors = (pipeline
-               | "List embeddings files" >> beam.Create(embeddings.files(config.root))
-               | "Read embeddings" >> beam.io.ReadAllFromParquetBatched(
-                   columns=["text_hash", "embedding"])
-               | "Vectors" >> beam.FlatMap(vectors_of))
+    vectors = read_vectors(pipeline, embeddings.files(config.root), "to pair")
     records = (read_parent(pipeline, config.root, source, source.dataset, [settings.source_split])
                | "Slim records" >> beam.Map(
                    lambda r: {"id": r["id"], "text": r["text"], "label": r["label"]}))

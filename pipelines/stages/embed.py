@@ -13,10 +13,11 @@ from pipelines.stages.common import (
     PlannedDataset,
     latest_parent,
     read_parent,
+    read_vectors,
 )
 from transforms.embed.encoder import EncoderSettings, EncoderUnavailable, encoder_identity
 from transforms.embed.handler import SentenceEncoderModelHandler
-from transforms.embed.transform import EmbedTexts, vectors_of
+from transforms.embed.transform import EmbedTexts
 from transforms.publish import store, versioning
 from transforms.publish.transform import DatasetOutput, Publish, PublishSpec
 
@@ -97,11 +98,7 @@ def build(pipeline: beam.Pipeline, config: RebuildConfig, planned: list[PlannedD
         texts.append(read_parent(pipeline, config.root, parent, parent.dataset)
                      | f"{parent.dataset} texts" >> beam.Map(lambda row, f=field: row[f]))
     previous_files = previous.files(config.root) if isinstance(previous, Parent) else []
-    previous_vectors = (pipeline
-                        | "List previous embeddings" >> beam.Create(previous_files)
-                        | "Read previous embeddings" >> beam.io.ReadAllFromParquetBatched(
-                            columns=["text_hash", "embedding"])
-                        | "Previous vectors" >> beam.FlatMap(vectors_of))
+    previous_vectors = read_vectors(pipeline, previous_files, "previous version")
     handler = SentenceEncoderModelHandler(
         EncoderSettings(encoder_location(config), settings.max_length, settings.device),
         settings.batch_size)

@@ -12,12 +12,13 @@ from pipelines.stages.common import (
     latest_parent,
     plan_train_outputs,
     read_parent,
+    read_vectors,
 )
 from pipelines.stages.embed import DATASET as EMBEDDINGS
 from pipelines.stages.embed import PRUNED_SOURCE as PRUNED
-from transforms.embed.transform import AttachEmbeddings, RecordGroup, vectors_of
+from transforms.embed.transform import AttachEmbeddings, RecordGroup
 from transforms.prune.label_mapping import retained_count
-from transforms.prune.transform import PruneSettings, PruneSource
+from transforms.prune.transform import KeepSourceRows, PruneSettings, PruneSource
 from transforms.publish.transform import DatasetOutput, Publish
 
 RANKING = "class_ranking"
@@ -105,22 +106,18 @@ def _slim(record: dict) -> dict:
 def build(pipeline: beam.Pipeline, config: RebuildConfig, planned: list[PlannedDataset]) -> None:
     settings = _settings(config)
     source, target, embeddings = planned[0].context
-    vectors = (pipeline
-               | "List embeddings files" >> beam.Create(embeddings.files(config.root))
-               | "Read embeddings" >> beam.io.ReadAllFromParquetBatched(
-                   columns=["text_hash", "embedding"])
-               | "Vectors" >> beam.FlatMap(vectors_of))
+    files = embeddings.files(config.root)
     groups = [RecordGroup("source", source.dataset, source.version),
               RecordGroup("target", target.dataset, target.version)]
-    # Only what the vote needs goes through the join with the vectors (which the local runner
-    # holds in memory); the published rows are read again and filtered by id at the end.
+    # Only what the vote needs is paired with the vectors; the published rows are read again.
     records = {
         role: read_parent(pipeline, config.root, parent, f"{role} {parent.dataset}", [split])
         | f"Slim {role} records" >> beam.Map(_slim)
         for role, parent, split in (("source", source, settings.source_split),
                                     ("target", target, settings.target_split))
     }
-    attached = records | AttachEmbeddings(vectors, groups, stage="prune")
+    attached = records | AttachEmbeddings(read_vectors(pipeline, files, "to pair"), groups,
+                                          stage="prune")
     prune_settings = PruneSettings(
         mode=settings.mode, surrogate=settings.surrogate, retain_classes=settings.retain_classes,
         prune_ratio=settings.prune_ratio, clusters=settings.clusters,
@@ -130,6 +127,13 @@ def build(pipeline: beam.Pipeline, config: RebuildConfig, planned: list[PlannedD
         target_version=target.version,
         target_labels=tuple(settings.target_labels) if settings.target_labels else None)
     result = attached["source"] | PruneSource(prune_settings, attached["target"])
+    missing_ids = attached["missing"] | "Source rows without vector" >> beam.FlatMap(
+        lambda item: [item[1]["id"]] if item[0] == "source" else [])
+    clustered = (read_vectors(pipeline, files, "to cluster") if settings.mode == "feature"
+                 else None)
+    pruned = (read_parent(pipeline, config.root, source, "source rows to publish",
+                          [settings.source_split])
+              | KeepSourceRows(prune_settings, result, missing_ids, clustered))
     dead = ((attached["dead_letters"], result["dead_letters"])
             | "All prune dead letters" >> beam.Flatten())
     reasons = dead | "Key prune dead letters by reason" >> beam.Map(lambda r: (r["reason"], 1))
@@ -139,15 +143,10 @@ def build(pipeline: beam.Pipeline, config: RebuildConfig, planned: list[PlannedD
                           lambda r: r["source"] == source.dataset and r["reason"] in SOURCE_REASONS)
                       | "Key source dead letters by reason" >> beam.Map(
                           lambda r: (r["reason"], 1)))
-    drops = (source_reasons, result["drops"]) | "Pruned source drops" >> beam.Flatten()
-    kept_ids = result["pruned"] | "Kept ids" >> beam.Map(lambda record: (record["id"], True))
-    pruned = (read_parent(pipeline, config.root, source, "source rows to publish",
-                          [settings.source_split])
-              | "Keep rows of kept classes" >> beam.Filter(
-                  lambda row, kept: row["id"] in kept, beam.pvalue.AsDict(kept_ids)))
+    drops = (source_reasons, pruned["drops"]) | "Pruned source drops" >> beam.Flatten()
     specs = {item.spec.dataset: item.spec for item in planned}
     outputs = [
-        DatasetOutput(specs[PRUNED], {"train": pruned}, drops),
+        DatasetOutput(specs[PRUNED], {"train": pruned["kept"]}, drops),
         DatasetOutput(specs[RANKING], {"train": result["ranking"]}, attachments=result["chart"]),
         DatasetOutput(specs[DEAD_LETTER], {"train": dead}, reasons),
     ]

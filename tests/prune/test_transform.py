@@ -1,4 +1,4 @@
-"""PruneSource end to end on hand-made vectors, with TestPipeline and assert_that."""
+"""PruneSource and KeepSourceRows end to end on hand-made vectors, with TestPipeline."""
 
 from dataclasses import replace
 
@@ -8,7 +8,8 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from transforms.prune.transform import PruneSettings, PruneSource
+from transforms.embed.encoder import text_hash
+from transforms.prune.transform import KeepSourceRows, PruneSettings, PruneSource
 
 AXES = {"kitchen": 0, "garden": 1, "tools": 2, "pets": 3}
 
@@ -28,6 +29,18 @@ def _source() -> list:
     pairs.append(({"id": "nolabel", "text": "no label", "label": None, "domain": None,
                    "metadata": None}, _vector(0, 0.0)))
     return pairs
+
+
+def _rows() -> list:
+    """The source rows as read again for publishing, plus one whose text has no vector."""
+    return [record for record, _ in _source()] + [
+        {"id": "novector", "text": "unseen", "label": "kitchen", "domain": None, "metadata": None}]
+
+
+def _kept_rows(pipeline, settings, result, vectors=None):
+    rows = pipeline | "rows" >> beam.Create(_rows())
+    missing = pipeline | "missing" >> beam.Create(["novector"])
+    return rows | KeepSourceRows(settings, result, missing, vectors)
 
 
 def _target() -> list:
@@ -51,9 +64,10 @@ def _settings(**overrides) -> PruneSettings:
 def test_label_mapping_keeps_the_voted_classes(surrogate):
     with TestPipeline(runner="FnApiRunner") as pipeline:
         target = pipeline | "target" >> beam.Create(_target())
-        result = (pipeline | "source" >> beam.Create(_source())) | PruneSource(
-            _settings(surrogate=surrogate), target)
-        assert_that(result["pruned"] | beam.Map(lambda r: r["label"]),
+        settings = _settings(surrogate=surrogate)
+        result = (pipeline | "source" >> beam.Create(_source())) | PruneSource(settings, target)
+        kept = _kept_rows(pipeline, settings, result)
+        assert_that(kept["kept"] | beam.Map(lambda r: r["label"]),
                     equal_to(["kitchen"] * 5 + ["garden"] * 5), label="kept records")
         # Zero-vote classes are ordered by probability mass, which depends on the surrogate.
         assert_that(result["ranking"] | beam.Map(
@@ -63,7 +77,7 @@ def test_label_mapping_keeps_the_voted_classes(surrogate):
                     equal_to([("kitchen", 6, True, ("cook",), 1), ("garden", 3, True, ("plant",), 2),
                               ("pets", 0, False, (), "3 or 4"), ("tools", 0, False, (), "3 or 4")]),
                     label="ranking")
-        assert_that(result["drops"], equal_to([("pruned_class", 1)] * 10), label="drops")
+        assert_that(kept["drops"], equal_to([("pruned_class", 1)] * 10), label="drops")
         assert_that(result["dead_letters"] | beam.Map(lambda d: (d["reason"], d["source"])),
                     equal_to([("missing_label", "catalogue"), ("unknown_target_label", "target")]),
                     label="dead letters")
@@ -74,11 +88,15 @@ def test_label_mapping_keeps_the_voted_classes(surrogate):
 def test_feature_mapping_keeps_clusters_without_labels():
     with TestPipeline(runner="FnApiRunner") as pipeline:
         target = pipeline | "target" >> beam.Create(_target())
-        result = (pipeline | "source" >> beam.Create(_source())) | PruneSource(
-            _settings(mode="feature", retain_classes=1, target_labels=None), target)
+        settings = _settings(mode="feature", retain_classes=1, target_labels=None)
+        result = (pipeline | "source" >> beam.Create(_source())) | PruneSource(settings, target)
+        vectors = pipeline | "vectors" >> beam.Create(
+            [(text_hash(record["text"]), vector) for record, vector in _source()])
+        kept = _kept_rows(pipeline, settings, result, vectors)
         # The top cluster is the kitchen direction; the unlabelled record sits on it too.
-        assert_that(result["pruned"] | beam.Map(lambda r: r["id"]),
+        assert_that(kept["kept"] | beam.Map(lambda r: r["id"]),
                     equal_to([f"kitchen-{i}" for i in range(5)] + ["nolabel"]), label="kept")
+        assert_that(kept["drops"], equal_to([("pruned_class", 1)] * 15), label="drops")
         assert_that(result["dead_letters"], equal_to([]), label="no dead letters")
 
 

@@ -2,7 +2,10 @@
 
     source (record, vector) ─► surrogate (class means | softmax regression | k-means centroids)
     target (record, vector) ─► batched votes under the surrogate ─► merged tally ─► ranking, K
-    source records ─► class (label | nearest cluster) ─► kept if the class is in the top K
+    source rows, read again ─► class (label | cluster of its text's vector) ─► kept if in the top K
+
+The last step reads the rows (and, for clusters, the vectors) again instead of reusing the pairs:
+a step that waits for the ranking would make the local runner hold every pair until then.
 """
 
 import hashlib
@@ -13,6 +16,7 @@ import numpy as np
 from apache_beam.metrics import Metrics
 from apache_beam.pvalue import AsSingleton, TaggedOutput
 
+from transforms.embed.encoder import text_hash
 from transforms.embed.transform import later_stage_dead_letter
 from transforms.prune.chart import votes_chart_png
 from transforms.prune.label_mapping import VoteTally, rank_classes, retained_count
@@ -96,9 +100,11 @@ def _tally(batch, surrogate):
     return tally
 
 
-def _nearest_class(pair, surrogate):
-    record, vector = pair
-    return surrogate.classes[int(np.argmax(surrogate.centroids @ vector))], record
+def _kept_cluster_hashes(item, surrogate, kept):
+    """(text_hash, vector) -> (text_hash, None) if the vector's nearest cluster is kept."""
+    key, vector = item
+    if surrogate.classes[int(np.argmax(surrogate.centroids @ vector))] in kept:
+        yield key, None
 
 
 def _sample_priority(seed: int, text: str) -> str:
@@ -164,13 +170,26 @@ class _AllowedTargetLabelFn(beam.DoFn):
                 f"label {record.get('label')!r} is not in target_labels", record.get("text")))
 
 
-class _KeepIfClassKeptFn(beam.DoFn):
+class _KeepRowFn(beam.DoFn):
+    """Keeps a source row whose class is kept; counts the others. Rows without a vector (and,
+    in label mode, without a label) are already dead letters of PruneSource: neither."""
+
     PRUNED = "pruned"
 
-    def process(self, classed, kept: frozenset[str]):
-        source_class, record = classed
-        if source_class in kept:
-            yield record
+    def __init__(self, mode: str) -> None:
+        self._mode = mode
+
+    def process(self, row, kept, missing, kept_hashes):
+        if row["id"] in missing:
+            return
+        if self._mode == "label":
+            if row.get("label") is None:
+                return
+            keep = row["label"] in kept
+        else:
+            keep = text_hash(row["text"]) in kept_hashes
+        if keep:
+            yield row
         else:
             yield TaggedOutput(self.PRUNED, ("pruned_class", 1))
 
@@ -186,8 +205,9 @@ def _rank(tally, surrogate, settings):
 class PruneSource(beam.PTransform):
     """Label- or feature-mapping pruning of (record, vector) source pairs against target pairs.
 
-    Output dict: `pruned` (source records of kept classes), `ranking` (class_ranking rows),
-    `chart` ((file name, PNG bytes)), `drops` ((reason, 1)) and `dead_letters`.
+    Output dict: `kept_classes` (one frozenset), `surrogate` (the fitted one), `ranking`
+    (class_ranking rows), `chart` ((file name, PNG bytes)) and `dead_letters`. KeepSourceRows
+    turns the kept classes into source rows.
     """
 
     def __init__(self, settings: PruneSettings, target_pairs: beam.PCollection) -> None:
@@ -217,16 +237,12 @@ class PruneSource(beam.PTransform):
                                  s.linear_sample_per_class, key=_priority, reverse=True)
                              | "Gather class samples" >> beam.combiners.ToDict()
                              | "Fit softmax regression" >> beam.Map(_fit_linear, s.seed))
-            classed = labelled.pairs | "Class of each record" >> beam.Map(
-                lambda pair: (pair[0]["label"], pair[0]))
         else:
             surrogate = (source_pairs
                          | "Prioritise vectors" >> beam.Map(_prioritised, s.seed)
                          | "Sample vectors" >> beam.combiners.Top.Of(
                              s.reservoir_size, key=_priority, reverse=True)
                          | "Fit k-means" >> beam.Map(_fit_kmeans, s.clusters, s.seed))
-            classed = source_pairs | "Nearest cluster of each record" >> beam.Map(
-                _nearest_class, AsSingleton(surrogate))
 
         voters = self._target | "Allowed target labels" >> beam.ParDo(
             _AllowedTargetLabelFn(s)).with_outputs(DEAD_LETTER, main="pairs")
@@ -240,15 +256,41 @@ class PruneSource(beam.PTransform):
         )
         kept = ranking | "Kept classes" >> beam.Map(
             lambda ranks: frozenset(r.source_class for r in ranks if r.kept))
-        filtered = classed | "Keep records of kept classes" >> beam.ParDo(
-            _KeepIfClassKeptFn(), AsSingleton(kept)).with_outputs(
-            _KeepIfClassKeptFn.PRUNED, main="records")
         rows = ranking | "Ranking rows" >> beam.FlatMap(
             lambda ranks: [asdict(r) for r in ranks])
         title = f"{s.source} for {s.target}"
         chart = ranking | "Votes chart" >> beam.Map(
             lambda ranks: ("votes_per_class.png", votes_chart_png(ranks, title)))
-        return {"pruned": filtered.records, "ranking": rows, "chart": chart,
-                "drops": filtered[_KeepIfClassKeptFn.PRUNED],
+        return {"kept_classes": kept, "surrogate": surrogate, "ranking": rows, "chart": chart,
                 "dead_letters": dead_letters | "Gather prune dead letters" >> beam.Flatten()}
+
+
+class KeepSourceRows(beam.PTransform):
+    """Source rows -> the rows of kept classes (`kept`) and ("pruned_class", 1) drops (`drops`).
+
+    `pruned`: PruneSource's output. `missing_ids`: ids of source rows without a vector. In feature
+    mode `vectors` is a fresh read of (text_hash, vector) pairs: each text's cluster is decided
+    from it once the clusters are known."""
+
+    def __init__(self, settings: PruneSettings, pruned: dict, missing_ids: beam.PCollection,
+                 vectors: beam.PCollection | None = None) -> None:
+        super().__init__(label=f"Keep {settings.source} rows of kept classes")
+        self._settings = settings
+        self._pruned = pruned
+        self._missing_ids = missing_ids
+        self._vectors = vectors
+
+    def expand(self, rows):
+        kept = self._pruned["kept_classes"]
+        pipeline = rows.pipeline
+        if self._settings.mode == "feature":
+            kept_hashes = self._vectors | "Texts of kept clusters" >> beam.FlatMap(
+                _kept_cluster_hashes, AsSingleton(self._pruned["surrogate"]), AsSingleton(kept))
+        else:
+            kept_hashes = pipeline | "No cluster lookup" >> beam.Create([])
+        missing = self._missing_ids | "Key missing ids" >> beam.Map(lambda key: (key, None))
+        result = rows | "Keep rows of kept classes" >> beam.ParDo(
+            _KeepRowFn(self._settings.mode), AsSingleton(kept), beam.pvalue.AsDict(missing),
+            beam.pvalue.AsDict(kept_hashes)).with_outputs(_KeepRowFn.PRUNED, main="kept")
+        return {"kept": result.kept, "drops": result[_KeepRowFn.PRUNED]}
 
