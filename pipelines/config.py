@@ -171,11 +171,62 @@ class DistillConfig(_Strict):
     num_shards: int = Field(default=1, ge=0, description=SHARDS)
 
 
+class QgenConfig(_Strict):
+    """Settings of the qgen stage: train a grade-conditioned query generator and a grade
+    classifier on judgements, generate queries for documents, keep the faithful ones."""
+
+    judgements: str = Field(description="published judgement dataset to train on")
+    judgements_split: str = "train"
+    documents: str = Field(description="published document dataset the judgements' doc_ids name")
+    documents_split: str = "train"
+    target: str | None = Field(default=None, description="document dataset to generate queries "
+                               "for; default: `documents`")
+    target_split: str = "train"
+    grades: dict[str, float] = Field(
+        default_factory=lambda: {"Irrelevant": 1.0, "Partial": 2.0, "Exact": 3.0},
+        description="grade name -> rating; a raw rating is rounded half up and looked up")
+    mode: Literal["conditioned", "unconditioned"] = "conditioned"
+    generator: str = Field(default="minilm-encoder-decoder",
+                           description="seq2seq model folder or cached HF id; the default is "
+                           "warm-started from the bundled all-MiniLM-L6-v2")
+    classifier: str = Field(default=DEFAULT_ENCODER, description="cross-encoder base model")
+    train_steps: int = Field(default=1500, gt=0)
+    classifier_steps: int = Field(default=500, gt=0)
+    train_batch_size: int = Field(default=32, gt=0)
+    lr: float = Field(default=1e-4, gt=0)
+    classifier_lr: float = Field(default=5e-5, gt=0)
+    max_document_tokens: int = Field(default=128, gt=0)
+    max_query_tokens: int = Field(default=16, gt=0)
+    queries_per_grade: int = Field(default=2, gt=0)
+    top_k: int = Field(default=50, ge=0)
+    top_p: float = Field(default=0.95, gt=0, le=1)
+    temperature: float = Field(default=1.0, gt=0)
+    batch_size: int = Field(default=32, gt=0, description="documents per generation batch")
+    length_sort_batches: int = Field(default=20, ge=0)
+    drop_copied: bool = Field(default=True,
+                              description="drop queries that appear verbatim in the document")
+    faithfulness: Literal["filter", "annotate"] = "filter"
+    device: Literal["cpu", "cuda"] = "cpu"
+    num_shards: int = Field(default=1, ge=0, description=SHARDS)
+
+    @field_validator("grades")
+    @classmethod
+    def _two_grades(cls, value: dict[str, float]) -> dict[str, float]:
+        if len(value) < 2:
+            raise ValueError("define at least two grades")
+        if len(set(value.values())) < len(value):
+            raise ValueError("two grades share a rating")
+        if any(v != int(v) for v in value.values()):
+            raise ValueError("grade ratings must be whole numbers (ratings are rounded to them)")
+        return value
+
+
 class StagesConfig(_Strict):
     ingest: IngestConfig = IngestConfig()
     embed: EmbedConfig | None = None
     prune: PruneConfig | None = None
     distill: DistillConfig | None = None
+    qgen: QgenConfig | None = None
 
 
 class RebuildConfig(_Strict):

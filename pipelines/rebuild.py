@@ -15,7 +15,7 @@ from apache_beam.metrics.metric import MetricsFilter
 
 from pipelines.config import RebuildConfig
 from pipelines.runner import pipeline_options
-from pipelines.stages import distill, embed, ingest, prune
+from pipelines.stages import distill, embed, ingest, prune, qgen
 from pipelines.stages.common import PlannedDataset
 from transforms.publish import store
 
@@ -24,7 +24,7 @@ LOG = logging.getLogger(__name__)
 # In run order. Each module has plan(config, run_id, started_at), build(pipeline, config, planned)
 # and enabled(config).
 STAGES: dict[str, ModuleType] = {
-    "ingest": ingest, "embed": embed, "prune": prune, "distill": distill}
+    "ingest": ingest, "embed": embed, "prune": prune, "distill": distill, "qgen": qgen}
 
 
 @dataclass(frozen=True)

@@ -97,6 +97,16 @@ CONTRACTS: dict[str, DatasetContract] = {
             Expectation("ExpectColumnValuesToBeUnique", {"column": "id"}),
         ),
     ),
+    "synthetic_query": DatasetContract(
+        kind="synthetic_query",
+        schema=records.SYNTHETIC_QUERY,
+        expectations=(
+            *_not_null("query", "doc_id", "doc_text", "classifier_grade"),
+            Expectation("ExpectCompoundColumnsToBeUnique", {"column_list": ["doc_id", "query"]}),
+            Expectation("ExpectColumnValueLengthsToBeBetween", {"column": "query", "min_value": 1}),
+        ),
+        label_column="grade",
+    ),
 }
 
 

@@ -57,6 +57,9 @@ DEAD_LETTER_REASONS = (
     "missing_embedding",
     "missing_label",
     "unknown_target_label",
+    # qgen
+    "unknown_grade",
+    "unknown_document",
 )
 
 EMBEDDING = pa.schema(
@@ -91,5 +94,19 @@ DISTILLED = pa.schema(
         pa.field("nearest_ids", pa.list_(pa.string()), nullable=False),
         pa.field("nearest_texts", pa.list_(pa.string()), nullable=False),
         pa.field("nearest_similarity", pa.list_(pa.float32()), nullable=False),
+    ]
+)
+
+SYNTHETIC_QUERY = pa.schema(
+    [
+        pa.field("query", pa.string(), nullable=False),
+        pa.field("doc_id", pa.string(), nullable=False),
+        pa.field("doc_text", pa.string(), nullable=False),
+        pa.field("grade", pa.string()),  # the grade asked for; null in unconditioned mode
+        pa.field("generator", pa.string(), nullable=False),  # trained model identity
+        pa.field("seed", pa.int64(), nullable=False),
+        pa.field("classifier_grade", pa.string(), nullable=False),
+        pa.field("classifier_score", pa.float64(), nullable=False),
+        pa.field("faithful", pa.bool_()),  # classifier_grade == grade; null when unconditioned
     ]
 )

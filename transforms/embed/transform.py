@@ -66,7 +66,7 @@ class ReuseOrEncodeModelHandler(ModelHandler):
         return self._encoder.get_metrics_namespace()
 
 
-class _LengthSortedRunsFn(beam.DoFn):
+class LengthSortedRunsFn(beam.DoFn):
     """Re-emits (key, text) pairs in runs of `window` sorted by text length, so the consecutive
     batches RunInference cuts are of similar length and carry little padding (the idea of Hugging
     Face's group_by_length). Beam's own length bucketing needs a streaming batch timeout."""
@@ -135,7 +135,7 @@ class EmbedTexts(beam.PTransform):
         handler = KeyedModelHandler(ReuseOrEncodeModelHandler(self._handler))
         if self._length_sort_window > 1:
             to_encode = to_encode | "Sort runs of texts by length" >> beam.ParDo(
-                _LengthSortedRunsFn(self._length_sort_window))
+                LengthSortedRunsFn(self._length_sort_window))
         encoded = (
             to_encode
             | "Encode new texts" >> RunInference(handler)

@@ -1,0 +1,37 @@
+import pytest
+
+from transforms.qgen.filters import Generated, filter_document_queries
+from transforms.qgen.grades import GradeScheme, UnknownGrade, generator_input, normalise_query
+
+SCHEME = GradeScheme((("Irrelevant", 1.0), ("Partial", 2.0), ("Exact", 3.0)))
+
+
+@pytest.mark.parametrize("rating, grade", [(1.0, "Irrelevant"), (1.49, "Irrelevant"),
+                                           (1.5, "Partial"), (2.33, "Partial"), (2.67, "Exact"),
+                                           (3.0, "Exact")])
+def test_ratings_round_half_up_onto_grades(rating, grade):
+    assert SCHEME.grade_of(rating) == grade
+
+
+def test_a_rating_no_grade_defines_is_named():
+    with pytest.raises(UnknownGrade, match="rating 4 rounds to 4, which no grade defines"):
+        SCHEME.grade_of(4.0)
+
+
+def test_generator_input_carries_the_grade_unless_unconditioned():
+    assert generator_input("a red kettle", "Exact") == "grade: Exact | document: a red kettle"
+    assert generator_input("a red kettle", None) == "document: a red kettle"
+    assert normalise_query("  Red  Kettle?! ") == "red kettle"
+
+
+def test_filters_drop_empty_duplicate_and_copied_queries_with_reasons():
+    doc = "A red enamel kettle for gas and induction hobs."
+    queries = [Generated("d1", doc, "Exact", q) for q in ("red kettle", " ", "Red Kettle.")]
+    queries += [Generated("d1", doc, "Partial", "red enamel kettle"),
+                Generated("d1", doc, "Partial", "blue teapot")]
+    kept, reasons = filter_document_queries(queries, drop_copied=True)
+    assert [(k.grade, k.query) for k in kept] == [("Exact", "red kettle"),
+                                                   ("Partial", "blue teapot")]
+    assert sorted(reasons) == ["copied_from_document", "duplicate_query", "empty_query"]
+    kept, _ = filter_document_queries(queries, drop_copied=False)
+    assert ("Partial", "red enamel kettle") in [(k.grade, k.query) for k in kept]

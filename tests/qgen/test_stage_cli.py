@@ -1,0 +1,82 @@
+"""The qgen stage through the CLI on the example judgements, with tiny models (seconds)."""
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from pipelines.cli import main
+from transforms.publish import store
+
+
+def _latest(root: Path, dataset: str) -> Path:
+    return root / dataset / store.latest_version(str(root), dataset)
+
+
+def _with_qgen(config: Path, models: dict, **overrides: str) -> Path:
+    settings = {"judgements": "judgements", "documents": "catalogue",
+                "generator": str(models["generator"]), "classifier": str(models["classifier"]),
+                "grades": "{Irrelevant: 1, Partial: 2, Exact: 3}", "train_steps": "8",
+                "classifier_steps": "8", "train_batch_size": "8", "queries_per_grade": "2",
+                "batch_size": "16", "faithfulness": "annotate", **overrides}
+    lines = [f"    {key}: {value}" for key, value in settings.items()]
+    config.write_text(config.read_text() + "  qgen:\n" + "\n".join(lines) + "\n")
+    return config
+
+
+def test_example_judgements_train_and_generate(example_config, tiny_models, capsys):
+    config = _with_qgen(example_config, tiny_models)
+    root = config.parent / "out"
+    assert main(["rebuild", str(config)]) == 0
+    err = capsys.readouterr().err
+    assert "qgen: generator step 8/8" in err and "qgen: classifier step 8/8" in err
+    folder = _latest(root, "synthetic_queries")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    queries = pl.read_parquet(folder / "data" / "*.parquet")
+    catalogue = pl.read_parquet(_latest(root, "catalogue") / "data" / "*.parquet")
+    generated = 300 * 3 * 2  # documents x grades x queries per grade
+    assert queries.height + sum(manifest["drop_counts"].values()) == generated
+    assert set(manifest["drop_counts"]) <= {"empty_query", "duplicate_query",
+                                            "copied_from_document"}
+    assert set(queries["doc_id"]) <= set(catalogue["id"])
+    assert set(queries["grade"]) <= {"Irrelevant", "Partial", "Exact"}
+    assert queries["faithful"].to_list() == (
+        queries["grade"] == queries["classifier_grade"]).to_list()
+    assert queries["generator"].unique().to_list() == [manifest["models"]["generator"]]
+    assert (folder / "grade_confusion.png").read_bytes()[:4] == b"\x89PNG"
+    models = Path(manifest["models"]["models_folder"])
+    assert (models / "COMPLETE.json").exists() and (models / "generator").is_dir()
+
+    # Another filter setting reuses the trained models: nothing is trained again.
+    config.write_text(config.read_text().replace("faithfulness: annotate",
+                                                 "faithfulness: filter"))
+    assert main(["rebuild", str(config)]) == 0
+    err = capsys.readouterr().err
+    assert "reusing the models trained earlier" in err and "generator step" not in err
+    filtered = pl.read_parquet(_latest(root, "synthetic_queries") / "data" / "*.parquet")
+    assert filtered["faithful"].all()
+    drops = json.loads((_latest(root, "synthetic_queries") / "manifest.json").read_text())
+    assert drops["drop_counts"].get("unfaithful", 0) == queries.height - filtered.height
+
+
+def test_ratings_without_a_grade_go_to_dead_letter(example_config, tiny_models, capsys):
+    config = _with_qgen(example_config, tiny_models,
+                        grades="{Irrelevant: 1, Exact: 3}", queries_per_grade="1")
+    root = config.parent / "out"
+    assert main(["rebuild", str(config)]) == 0
+    dead = pl.read_parquet(_latest(root, "dead_letter_qgen") / "data" / "*.parquet")
+    assert dead.height == 176 and set(dead["reason"]) == {"unknown_grade"}  # every rating of 2
+    assert "rounds to 2, which no grade defines" in dead["detail"][0]
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"generator": "/nowhere/t5-small"}, "qgen: generator '/nowhere/t5-small' cannot be loaded"),
+    ({"grades": "{Exact: 3}"}, "stages.qgen.grades: define at least two grades"),
+    ({"judgements": "catalogue"}, "qgen: 'catalogue' holds document rows, not judgement rows"),
+])
+def test_qgen_errors_are_clear(example_config, tiny_models, capsys, overrides, message):
+    config = _with_qgen(example_config, tiny_models, **overrides)
+    assert main(["rebuild", str(config)]) == 2
+    assert message in capsys.readouterr().err
+    assert not (config.parent / "out" / "synthetic_queries").exists()

@@ -1,0 +1,1 @@
+"""QGen: label-conditioned synthetic query generation with a faithfulness filter."""

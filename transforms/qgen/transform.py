@@ -1,0 +1,290 @@
+"""Beam wiring for qgen: judgements + documents -> training triples -> (one worker) trained
+models -> grade-conditioned generation through RunInference -> filters -> faithfulness."""
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+from apache_beam.ml.inference.base import (
+    KeyedModelHandler,
+    ModelHandler,
+    PredictionResult,
+    RunInference,
+)
+from apache_beam.pvalue import AsSingleton, TaggedOutput
+
+from transforms.embed.transform import LengthSortedRunsFn, later_stage_dead_letter
+from transforms.progress import ProgressLog
+from transforms.qgen import model_store
+from transforms.qgen.chart import confusion_png
+from transforms.qgen.filters import Generated, filter_document_queries
+from transforms.qgen.grades import GradeScheme, UnknownGrade, generator_input
+from transforms.qgen.models import Generator, GradeClassifier
+from transforms.qgen.training import QgenTraining, Triple, train_models
+
+DEAD_LETTER = "dead_letter"
+DROPS = "drops"
+
+
+@dataclass(frozen=True)
+class QgenSettings:
+    scheme: GradeScheme
+    training: QgenTraining
+    models: str  # model folder (any Beam filesystem)
+    generator_identity: str
+    queries_per_grade: int
+    top_k: int
+    top_p: float
+    temperature: float
+    batch_size: int
+    length_sort_window: int
+    drop_copied: bool
+    faithfulness: str  # "filter" or "annotate"
+    seed: int
+    judgements: str
+    judgements_version: str
+    target: str
+    target_version: str
+
+    @property
+    def conditioned(self) -> bool:
+        return self.training.conditioned
+
+
+class _TriplesFn(beam.DoFn):
+    """(doc_id, {judgements, documents}) -> training triples, or dead letters."""
+
+    def __init__(self, settings: QgenSettings) -> None:
+        self._settings = settings
+
+    def _dead(self, reason: str, field: str, detail: str, raw: str):
+        s = self._settings
+        Metrics.counter("qgen", f"{s.judgements}.{reason}").inc()
+        return TaggedOutput(DEAD_LETTER, later_stage_dead_letter(
+            "qgen", s.judgements, s.judgements_version, field, reason, detail, raw))
+
+    def process(self, joined):
+        doc_id, grouped = joined
+        documents = list(grouped["documents"])
+        for judgement in grouped["judgements"]:
+            raw = f"{judgement['query']}\t{doc_id}\t{judgement['grade']:g}"
+            if not documents:
+                yield self._dead("unknown_document", "doc_id",
+                                 f"no document with id {doc_id!r} in the documents dataset", raw)
+                continue
+            try:
+                grade = self._settings.scheme.grade_of(judgement["grade"])
+            except UnknownGrade as error:
+                yield self._dead("unknown_grade", "grade", str(error), raw)
+                continue
+            yield Triple(judgement["query"], documents[0]["text"], grade)
+
+
+class JudgementTriples(beam.PTransform):
+    """{"judgements": rows, "documents": rows} -> {triples, dead_letters}."""
+
+    def __init__(self, settings: QgenSettings) -> None:
+        super().__init__(label="Judgements to training triples")
+        self._settings = settings
+
+    def expand(self, inputs):
+        keyed = {
+            "judgements": inputs["judgements"] | "Key judgements by doc" >> beam.Map(
+                lambda row: (row["doc_id"], row)),
+            "documents": inputs["documents"] | "Key documents by id" >> beam.Map(
+                lambda row: (row["id"], {"text": row["text"]})),
+        }
+        result = (keyed | "Join judgements with documents" >> beam.CoGroupByKey()
+                  | "Triples" >> beam.ParDo(_TriplesFn(self._settings)).with_outputs(
+                      DEAD_LETTER, main="triples"))
+        return {"triples": result.triples, "dead_letters": result[DEAD_LETTER]}
+
+
+class TrainModelsFn(beam.DoFn):
+    """One element in, the model folder out, after training (or finding) both models."""
+
+    def __init__(self, settings: QgenSettings) -> None:
+        self._settings = settings
+
+    def process(self, _, triples):
+        info = train_models(list(triples), self._settings.training, self._settings.models)
+        Metrics.counter("qgen", "training_triples").inc(info["triples"])
+        yield self._settings.models
+
+
+class _GenerationInputsFn(beam.DoFn):
+    """A target document -> one (key, generator input) per grade (conditioned) or the same
+    number of grade-less inputs (unconditioned). Waits for the trained models."""
+
+    def __init__(self, settings: QgenSettings) -> None:
+        self._settings = settings
+
+    def process(self, row, models_ready):
+        s = self._settings
+        text = row["text"]
+        if not text or not text.strip():
+            Metrics.counter("qgen", f"{s.target}.empty_field").inc()
+            yield TaggedOutput(DEAD_LETTER, later_stage_dead_letter(
+                "qgen", s.target, s.target_version, "text", "empty_field",
+                "a document with empty text cannot condition a query", text))
+            return
+        for copy, grade in enumerate(s.scheme.names):
+            asked = grade if s.conditioned else None
+            yield (row["id"], asked, text, copy), generator_input(text, asked)
+
+
+class GeneratorModelHandler(ModelHandler):
+    """Generator inputs in, `queries_per_grade` sampled queries per input out."""
+
+    def __init__(self, settings: QgenSettings, device: str) -> None:
+        super().__init__(min_batch_size=settings.batch_size, max_batch_size=settings.batch_size)
+        self._settings = settings
+        self._device = device
+
+    def load_model(self) -> Generator:
+        self._progress = ProgressLog("qgen: generated for", "inputs")
+        return Generator.load(model_store.local_folder(self._settings.models, "generator"),
+                              self._device)
+
+    def run_inference(self, batch, model, inference_args=None):
+        s = self._settings
+        training = s.training.generator_settings
+        # Seeded per batch content: the same batch samples the same queries on every run.
+        digest = hashlib.sha256("\0".join(batch).encode()).digest()
+        seed = (s.seed * 1_000_003 + int.from_bytes(digest[:4], "big")) % (2 ** 31)
+        queries = model.generate(list(batch), s.queries_per_grade, top_k=s.top_k, top_p=s.top_p,
+                                 temperature=s.temperature, seed=seed,
+                                 max_document_tokens=training.max_document_tokens,
+                                 max_query_tokens=training.max_query_tokens)
+        self._progress.add(len(batch))
+        return [PredictionResult(source, generated) for source, generated in zip(batch, queries)]
+
+    def get_metrics_namespace(self) -> str:
+        return "qgen"
+
+
+class ClassifierModelHandler(ModelHandler):
+    """(query, document) pairs in, (predicted grade, probability) out."""
+
+    def __init__(self, settings: QgenSettings, device: str) -> None:
+        super().__init__(min_batch_size=settings.batch_size, max_batch_size=settings.batch_size)
+        self._settings = settings
+        self._device = device
+
+    def load_model(self) -> GradeClassifier:
+        return GradeClassifier.load(model_store.local_folder(self._settings.models, "classifier"),
+                                    self._device)
+
+    def run_inference(self, batch, model, inference_args=None):
+        training = self._settings.training.generator_settings
+        predictions = model.predict([q for q, _ in batch], [d for _, d in batch],
+                                    training.max_document_tokens + training.max_query_tokens)
+        return [PredictionResult(pair, prediction) for pair, prediction in zip(batch, predictions)]
+
+    def get_metrics_namespace(self) -> str:
+        return "qgen"
+
+
+def _generated(keyed_result):
+    (doc_id, grade, text, _), result = keyed_result
+    return [(doc_id, Generated(doc_id, text, grade, query)) for query in result.inference]
+
+
+class _FilterDocumentFn(beam.DoFn):
+    def __init__(self, drop_copied: bool) -> None:
+        self._drop_copied = drop_copied
+
+    def process(self, grouped):
+        _, queries = grouped
+        kept, reasons = filter_document_queries(list(queries), self._drop_copied)
+        for reason in reasons:
+            Metrics.counter("qgen", reason).inc()
+            yield TaggedOutput(DROPS, (reason, 1))
+        yield from kept
+
+
+class _FaithfulRowFn(beam.DoFn):
+    def __init__(self, settings: QgenSettings) -> None:
+        self._settings = settings
+
+    def process(self, keyed_result):
+        item, result = keyed_result
+        predicted, score = result.inference
+        faithful = None if item.grade is None else predicted == item.grade
+        if self._settings.faithfulness == "filter" and faithful is False:
+            Metrics.counter("qgen", "unfaithful").inc()
+            yield TaggedOutput(DROPS, ("unfaithful", 1))
+        else:
+            yield {"query": item.query, "doc_id": item.doc_id, "doc_text": item.doc_text,
+                   "grade": item.grade, "generator": self._settings.generator_identity,
+                   "seed": self._settings.seed, "classifier_grade": predicted,
+                   "classifier_score": round(score, 6), "faithful": faithful}
+        yield TaggedOutput("judged", (item.grade, predicted))
+
+
+class CountPairsFn(beam.CombineFn):
+    """(intended, predicted) grade pairs -> their counts."""
+
+    def create_accumulator(self):
+        return Counter()
+
+    def add_input(self, counts, pair):
+        counts[pair] += 1
+        return counts
+
+    def merge_accumulators(self, accumulators):
+        merged = Counter()
+        for counts in accumulators:
+            merged.update(counts)
+        return merged
+
+    def extract_output(self, counts):
+        return dict(counts)
+
+
+class GenerateQueries(beam.PTransform):
+    """Target documents -> {queries (synthetic_queries rows), drops, dead_letters, chart}.
+
+    `models_ready`: a one-element PCollection (the model folder) that generation waits for."""
+
+    def __init__(self, settings: QgenSettings, models_ready: beam.PCollection,
+                 device: str) -> None:
+        super().__init__(label="Generate queries")
+        self._settings = settings
+        self._models_ready = models_ready
+        self._device = device
+
+    def expand(self, documents):
+        s = self._settings
+        inputs = documents | "Generator inputs" >> beam.ParDo(
+            _GenerationInputsFn(s), AsSingleton(self._models_ready)).with_outputs(
+            DEAD_LETTER, main="inputs")
+        generated = (
+            inputs.inputs
+            | "Sort inputs by length in runs" >> beam.ParDo(
+                LengthSortedRunsFn(max(s.length_sort_window, 1)))
+            | "Generate" >> RunInference(
+                KeyedModelHandler(GeneratorModelHandler(s, self._device)))
+            | "Queries per document" >> beam.FlatMap(_generated)
+            | "Group queries by document" >> beam.GroupByKey()
+            | "Filter queries" >> beam.ParDo(_FilterDocumentFn(s.drop_copied)).with_outputs(
+                DROPS, main="kept"))
+        judged = (
+            generated.kept
+            | "Pair with document" >> beam.Map(lambda item: (item, (item.query, item.doc_text)))
+            | "Judge grades" >> RunInference(
+                KeyedModelHandler(ClassifierModelHandler(s, self._device)))
+            | "Faithfulness" >> beam.ParDo(_FaithfulRowFn(s)).with_outputs(
+                DROPS, "judged", main="rows"))
+        title = f"{s.generator_identity}: grade asked for vs classifier grade"
+        grades = s.scheme.names
+        chart = (judged.judged
+                 | "Only conditioned pairs" >> beam.Filter(lambda pair: pair[0] is not None)
+                 | "Count grade pairs" >> beam.CombineGlobally(CountPairsFn())
+                 | "Confusion chart" >> beam.Map(
+                     lambda counts: ("grade_confusion.png", confusion_png(counts, grades, title))))
+        drops = (generated[DROPS], judged[DROPS]) | "All query drops" >> beam.Flatten()
+        return {"queries": judged.rows, "drops": drops, "dead_letters": inputs[DEAD_LETTER],
+                "chart": chart}
