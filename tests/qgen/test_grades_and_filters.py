@@ -35,3 +35,38 @@ def test_filters_drop_empty_duplicate_and_copied_queries_with_reasons():
     assert sorted(reasons) == ["copied_from_document", "duplicate_query", "empty_query"]
     kept, _ = filter_document_queries(queries, drop_copied=False)
     assert ("Partial", "red enamel kettle") in [(k.grade, k.query) for k in kept]
+
+
+def _settings(conditioned: bool):
+    from transforms.qgen.models import TrainSettings
+    from transforms.qgen.training import QgenTraining
+    from transforms.qgen.transform import QgenSettings
+
+    train = TrainSettings(steps=1, batch_size=1, lr=1e-4, seed=0)
+    return QgenSettings(
+        scheme=SCHEME, training=QgenTraining("g", "c", tuple(SCHEME.names), conditioned, train,
+                                             train),
+        models="/m", generator_identity="g@v", queries_per_grade=2, top_k=50, top_p=0.95,
+        temperature=1.0, batch_size=8, length_sort_window=8, drop_copied=True,
+        faithfulness="filter", seed=0, judgements="j", judgements_version="v1", target="docs",
+        target_version="v2")
+
+
+@pytest.mark.parametrize("conditioned", [True, False])
+def test_each_document_gets_one_generator_input_per_grade(conditioned):
+    from transforms.qgen.transform import _GenerationInputsFn
+
+    outputs = list(_GenerationInputsFn(_settings(conditioned)).process(
+        {"id": "d1", "text": "a red kettle"}, "/m"))
+    assert [key[:2] for key, _ in outputs] == [
+        ("d1", grade if conditioned else None) for grade in SCHEME.names]
+    assert outputs[0][1] == ("grade: Irrelevant | document: a red kettle" if conditioned
+                             else "document: a red kettle")
+
+
+def test_a_document_with_empty_text_is_a_dead_letter():
+    from transforms.qgen.transform import _GenerationInputsFn
+
+    [dead] = _GenerationInputsFn(_settings(True)).process({"id": "d1", "text": "  "}, "/m")
+    assert dead.tag == "dead_letter" and dead.value["reason"] == "empty_field"
+    assert dead.value["source"] == "docs" and dead.value["file"] == "docs@v2"
