@@ -68,17 +68,15 @@ def test_example_distils_the_pruned_catalogue(full_example_config, capsys):
     ({"checkpoint_every: 50": "checkpoint_every: 50\n    device: gpu"},
      "stages.distill.device: Input should be 'cpu' or 'cuda'"),
     ({"source: pruned_source": "source: judgements"}, "'judgements' holds judgement rows"),
+    pytest.param({"checkpoint_every: 50": "checkpoint_every: 50\n    device: cuda"},
+                 "device is 'cuda' but torch sees no CUDA device",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(),
+                                          reason="this machine has a CUDA device")),
 ])
-def test_distill_errors_are_clear(full_example_config, capsys, replacements, message):
-    _shorten(full_example_config, **replacements)
-    assert main(["rebuild", str(full_example_config)]) == 2
+def test_distill_errors_are_clear(pruned_example, tmp_path, capsys, replacements, message):
+    config = tmp_path / "rebuild.yaml"
+    config.write_text(pruned_example.read_text())
+    _shorten(config, **replacements)
+    assert main(["rebuild", str(config), "--stage", "distill"]) == 2
     assert message in capsys.readouterr().err
-    assert not (full_example_config.parent / "out" / "distilled").exists()
-
-
-@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA device")
-def test_cuda_without_a_device_is_a_clear_error(full_example_config, capsys):
-    _shorten(full_example_config,
-             **{"checkpoint_every: 50": "checkpoint_every: 50\n    device: cuda"})
-    assert main(["rebuild", str(full_example_config)]) == 2
-    assert "device is 'cuda' but torch sees no CUDA device" in capsys.readouterr().err
+    assert not (pruned_example.parent / "out" / "distilled").exists()
