@@ -19,6 +19,7 @@ import csv
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import time
@@ -96,6 +97,7 @@ print(np.concatenate(vectors).shape)
 def run(records: int, source_rows: list, target: Path, batch_size: int, sort_batches: int,
         work: Path, seed: int, plain: bool) -> dict:
     work = work.resolve()
+    shutil.rmtree(work / "out", ignore_errors=True)  # every stage starts from nothing published
     work.mkdir(parents=True, exist_ok=True)
     source = work / "source.csv"
     _write_source(source_rows, records, seed, source)
