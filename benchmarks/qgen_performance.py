@@ -1,0 +1,105 @@
+"""QGen generation throughput: the stage's generation path (length-sorted runs -> RunInference with
+the keyed generator handler) against a plain `model.generate` loop with the same model, batch size
+and sampling settings, side by side in one run; and the pipeline without length grouping.
+
+Inputs are documents from a generic `text,label` CSV (labels ignored), each asked for every grade
+of the default scheme, so N documents make 3 N generator inputs. The generator is a model folder
+the qgen stage trained (`<root>/.models/qgen/<version>/generator`, e.g. after `make run`) or any
+seq2seq folder.
+
+    python benchmarks/qgen_performance.py --generator out/example/.models/qgen/<v>/generator \
+        --documents benchmarks/work/intent/target_test.csv --limit 200
+"""
+
+import argparse
+import csv
+import json
+import time
+from pathlib import Path
+
+import apache_beam as beam
+from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
+from transfer import log
+
+from pipelines.runner import pipeline_options
+from transforms.embed.transform import LengthSortedRunsFn
+from transforms.qgen.grades import GradeScheme, generator_input
+from transforms.qgen.models import Generator, TrainSettings
+from transforms.qgen.training import QgenTraining
+from transforms.qgen.transform import GeneratorModelHandler, QgenSettings
+
+SCHEME = GradeScheme((("Irrelevant", 1.0), ("Partial", 2.0), ("Exact", 3.0)))
+
+
+def settings_for(args: argparse.Namespace) -> QgenSettings:
+    train = TrainSettings(steps=1, batch_size=1, lr=1e-4, seed=0,
+                          max_document_tokens=args.max_document_tokens,
+                          max_query_tokens=args.max_query_tokens)
+    return QgenSettings(
+        scheme=SCHEME, training=QgenTraining("", "", tuple(SCHEME.names), True, train, train),
+        models=str(Path(args.generator).resolve().parent), generator_identity="benchmark",
+        queries_per_grade=args.queries_per_grade, top_k=50, top_p=0.95, temperature=1.0,
+        batch_size=args.batch_size, length_sort_window=args.batch_size * 20, drop_copied=True,
+        faithfulness="annotate", seed=0, judgements="", judgements_version="", target="",
+        target_version="")
+
+
+def run_pipeline(inputs: list[tuple], settings: QgenSettings, sort: bool) -> float:
+    started = time.perf_counter()
+    with beam.Pipeline(options=pipeline_options([])) as pipeline:
+        keyed = pipeline | beam.Create(inputs, reshuffle=False)
+        if sort:
+            keyed = keyed | beam.ParDo(LengthSortedRunsFn(settings.length_sort_window))
+        _ = (keyed
+             | RunInference(KeyedModelHandler(GeneratorModelHandler(settings, "cpu")))
+             | beam.combiners.Count.Globally())
+    return time.perf_counter() - started
+
+
+def run_plain(sources: list[str], settings: QgenSettings, folder: str) -> float:
+    started = time.perf_counter()
+    generator = Generator.load(folder)
+    for start in range(0, len(sources), settings.batch_size):
+        generator.generate(sources[start:start + settings.batch_size],
+                           settings.queries_per_grade, top_k=50, top_p=0.95, temperature=1.0,
+                           seed=0, max_document_tokens=settings.training.generator_settings
+                           .max_document_tokens,
+                           max_query_tokens=settings.training.generator_settings.max_query_tokens)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--generator", required=True, help="a seq2seq model folder")
+    parser.add_argument("--documents", type=Path, required=True, help="text,label CSV")
+    parser.add_argument("--limit", type=int, default=200, help="documents to use")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--queries-per-grade", type=int, default=2)
+    parser.add_argument("--max-document-tokens", type=int, default=128)
+    parser.add_argument("--max-query-tokens", type=int, default=16)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/work/qgen_performance.json"))
+    args = parser.parse_args()
+    if Path(args.generator).name != "generator":
+        parser.error("--generator must be a folder named `generator` (as the stage saves it)")
+    with args.documents.open(newline="", encoding="utf-8") as handle:
+        texts = [row["text"] for row in csv.DictReader(handle)][:args.limit]
+    inputs = [((f"d{i}", grade, text, copy), generator_input(text, grade))
+              for i, text in enumerate(texts) for copy, grade in enumerate(SCHEME.names)]
+    settings = settings_for(args)
+    queries = len(inputs) * args.queries_per_grade
+    plain = run_plain([source for _, source in inputs], settings, args.generator)
+    unsorted = run_pipeline(inputs, settings, sort=False)
+    grouped = run_pipeline(inputs, settings, sort=True)
+    result = {"inputs": len(inputs), "queries": queries, "batch_size": args.batch_size,
+              "plain_s": plain, "pipeline_unsorted_s": unsorted, "pipeline_sorted_s": grouped,
+              "unsorted_vs_plain": plain / unsorted, "sorted_vs_plain": plain / grouped}
+    log(f"{queries:,} queries: plain {queries / plain:.1f}/s, pipeline without grouping "
+        f"{queries / unsorted:.1f}/s ({plain / unsorted:.2f}x), with grouping "
+        f"{queries / grouped:.1f}/s ({plain / grouped:.2f}x)")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
