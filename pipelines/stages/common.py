@@ -35,6 +35,14 @@ class Parent:
         return store.data_files(root, self.dataset, self.version, self.manifest, splits)
 
 
+def stage_settings(config: RebuildConfig, stage: str) -> Any:
+    """The config section of a model stage, which must be present for the stage to run."""
+    section = getattr(config.stages, stage)
+    if section is None:
+        raise PlanError(f"{stage}: the config has no stages.{stage} section")
+    return section
+
+
 def latest_parent(root: str, dataset: str, stage: str) -> Parent:
     version = store.latest_version(root, dataset)
     if version is None or not store.is_published(root, dataset, version):

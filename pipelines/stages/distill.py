@@ -13,6 +13,7 @@ from pipelines.stages.common import (
     plan_train_outputs,
     read_parent,
     read_vectors,
+    stage_settings,
 )
 from pipelines.stages.embed import DATASET as EMBEDDINGS
 from pipelines.stages.embed import encoder_location
@@ -37,9 +38,7 @@ def enabled(config: RebuildConfig) -> bool:
 
 
 def _settings(config: RebuildConfig) -> DistillConfig:
-    if config.stages.distill is None:
-        raise PlanError("distill: the config has no stages.distill section")
-    return config.stages.distill
+    return stage_settings(config, "distill")
 
 
 def table_location(config: RebuildConfig) -> str:

@@ -13,6 +13,7 @@ from pipelines.stages.common import (
     plan_train_outputs,
     read_parent,
     read_vectors,
+    stage_settings,
 )
 from pipelines.stages.embed import DATASET as EMBEDDINGS
 from pipelines.stages.embed import PRUNED_SOURCE as PRUNED
@@ -32,9 +33,7 @@ def enabled(config: RebuildConfig) -> bool:
 
 
 def _settings(config: RebuildConfig) -> PruneConfig:
-    if config.stages.prune is None:
-        raise PlanError("prune: the config has no stages.prune section")
-    return config.stages.prune
+    return stage_settings(config, "prune")
 
 
 def _labels(root: str, source: Parent, split: str) -> set[str]:

@@ -11,6 +11,7 @@ from pipelines.stages.common import (
     latest_parent,
     plan_train_outputs,
     read_parent,
+    stage_settings,
 )
 from transforms.embed.encoder import DEFAULT_ENCODER, EncoderUnavailable, encoder_identity
 from transforms.publish import store, versioning
@@ -38,9 +39,7 @@ def enabled(config: RebuildConfig) -> bool:
 
 
 def _settings(config: RebuildConfig) -> QgenConfig:
-    if config.stages.qgen is None:
-        raise PlanError("qgen: the config has no stages.qgen section")
-    return config.stages.qgen
+    return stage_settings(config, "qgen")
 
 
 def _identity(name: str, what: str) -> str:
