@@ -34,6 +34,10 @@ def _configure_logging(verbose: bool) -> None:
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     # Beam logs a worker's traceback at ERROR before the CLI prints the cause in one line.
     logging.getLogger("apache_beam").setLevel(logging.WARNING if verbose else logging.CRITICAL)
+    if not verbose:  # a bar per model load would bury the stage progress lines
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
     for name in ("pipelines", "transforms"):
         logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.INFO)
 
