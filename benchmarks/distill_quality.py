@@ -41,7 +41,6 @@ import torch
 from transfer import (
     CachedEmbedder,
     Encoded,
-    duration,
     evaluate_transfer,
     log,
     mean_sd,
@@ -54,6 +53,7 @@ from transforms.distill.readout import coreset_indices, nearest_real
 from transforms.distill.real_texts import RealTexts
 from transforms.distill.synthetic_set import CORESET_CANDIDATES, DistillSettings, distill
 from transforms.embed.encoder import DEFAULT_ENCODER, encoder_identity
+from transforms.progress import eta
 from transforms.prune.surrogates import spherical_kmeans
 from transforms.student.model import (
     StudentConfig,
@@ -172,7 +172,7 @@ def main() -> None:
             distiller = distill(settings, real, table)
             distill_seconds = time.perf_counter() - distilling
             log(f"seed {seed}: KRR-ST m={args.m}, {args.steps} steps in "
-                f"{duration(distill_seconds)}; loss {statistics.mean(distiller.losses[:20]):.5f} "
+                f"{eta(distill_seconds)}; loss {statistics.mean(distiller.losses[:20]):.5f} "
                 f"(first 20) -> {statistics.mean(distiller.losses[-20:]):.5f} (last 20)")
             sets["krr_st"] = (distiller.x_s.detach(), distiller.mask_s, distiller.y_s.detach())
             candidates = nearest_real(distiller.y_s.detach(), real.targets,
@@ -211,7 +211,7 @@ def main() -> None:
                          **scores})
             log(f"seed {seed} {method} ({examples:,} examples): fine-tune "
                 f"{scores['finetune_acc']:.3f} probe {scores['probe_acc']:.3f} (pre-train "
-                f"{pretrain_seconds:.0f}s) | elapsed {duration(time.perf_counter() - start)}")
+                f"{pretrain_seconds:.0f}s) | elapsed {eta(time.perf_counter() - start)}")
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(json.dumps({"config": config, "runs": runs}, indent=1))
     table_text = summary_table(runs)

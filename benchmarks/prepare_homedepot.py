@@ -25,9 +25,10 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
-from transfer import duration, log
+from transfer import log
 
 from transforms.embed.encoder import EncoderSettings, SentenceEncoder
+from transforms.progress import eta
 from transforms.prune.surrogates import spherical_kmeans
 
 
@@ -53,7 +54,7 @@ def title_vectors(titles: list[str], cache: Path) -> np.ndarray:
         if len(chunks) % 20 == 0 or done == len(titles):
             rate = done / (time.perf_counter() - started)
             log(f"  embedded {done:,}/{len(titles):,} titles ({rate:.0f}/s, ETA "
-                f"{duration((len(titles) - done) / rate)})")
+                f"{eta((len(titles) - done) / rate)})")
     vectors = np.concatenate(chunks).astype(np.float32)
     cache.mkdir(parents=True, exist_ok=True)
     np.save(path, vectors)

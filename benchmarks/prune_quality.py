@@ -34,7 +34,6 @@ from transfer import (
     CachedEmbedder,
     Encoded,
     LabelledTexts,
-    duration,
     evaluate_transfer,
     log,
     mean_sd,
@@ -43,6 +42,7 @@ from transfer import (
 )
 
 from transforms.embed.encoder import DEFAULT_ENCODER, encoder_identity
+from transforms.progress import eta
 from transforms.prune.label_mapping import VoteTally, rank_classes, retained_count
 from transforms.prune.surrogates import (
     CentroidSurrogate,
@@ -252,8 +252,8 @@ def main() -> None:
         log(f"[{number}/{len(plan)}] seed {seed} {selection.method} r={selection.ratio:g} "
             f"kept {run['kept_examples']:,}: fine-tune {run['finetune_acc']:.3f} "
             f"probe {run['probe_acc']:.3f} (pre-train {run['pretrain_seconds']:.0f}s) | elapsed "
-            f"{duration(time.perf_counter() - start)}, ETA "
-            f"{duration(elapsed / done_cost * (total_cost - done_cost))}")
+            f"{eta(time.perf_counter() - start)}, ETA "
+            f"{eta(elapsed / done_cost * (total_cost - done_cost))}")
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"config": config, "runs": runs}, indent=1))
 
@@ -265,7 +265,7 @@ def main() -> None:
         log("\nlm_centroid kept classes per source domain (one count per seed):\n" + domain_text)
     result["wall_seconds"] = time.perf_counter() - start
     args.out.write_text(json.dumps(result, indent=1))
-    log(f"\nwall time {duration(result['wall_seconds'])}; results -> {args.out}")
+    log(f"\nwall time {eta(result['wall_seconds'])}; results -> {args.out}")
 
 
 if __name__ == "__main__":

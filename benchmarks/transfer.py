@@ -15,17 +15,13 @@ import numpy as np
 import torch
 
 from transforms.embed.encoder import EncoderSettings, SentenceEncoder
+from transforms.progress import eta
 from transforms.student.model import TextStudent, TokenEmbeddingTable
 from transforms.student.training import evaluate_accuracy, finetune_classifier, linear_probe
 
 
 def log(message: str) -> None:
     print(message, flush=True)
-
-
-def duration(seconds: float) -> str:
-    minutes, seconds = divmod(int(seconds), 60)
-    return f"{minutes}m{seconds:02d}s"
 
 
 @dataclass(frozen=True)
@@ -78,7 +74,7 @@ class CachedEmbedder:
             if len(chunks) % 20 == 0 or done == len(data.texts):
                 rate = done / elapsed
                 log(f"  embedding {data.path.name}: {done:,}/{len(data.texts):,} "
-                    f"({rate:.0f} texts/s, ETA {duration((len(data.texts) - done) / rate)})")
+                    f"({rate:.0f} texts/s, ETA {eta((len(data.texts) - done) / rate)})")
         matrix = np.concatenate(chunks).astype(np.float32)  # (N, d), unit rows
         self._cache_dir.mkdir(parents=True, exist_ok=True)
         np.save(cache, matrix)

@@ -1,4 +1,5 @@
-"""Progress lines for long work inside a worker: rows done and rate, at most every few seconds."""
+"""Progress lines for long work inside a worker: rows done and rate, or optimisation steps with
+loss and ETA, at most every few seconds."""
 
 import logging
 import time
@@ -30,3 +31,31 @@ class ProgressLog:
         rate = self.count / max(now - self._started, 1e-9)
         LOG.info("%s: %s %s (%.0f %s/s)", self._what, f"{self.count:,}", self._unit, rate,
                  self._unit)
+
+
+def eta(seconds: float) -> str:
+    minutes, seconds = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s"
+
+
+class StepProgress:
+    """Logs `<what> step N/total loss L (R steps/s, ETA …)` when `every_s` has passed since the
+    last line, and at the last step. `first_step` > 0 for a resumed run: the rate counts only the
+    steps taken since."""
+
+    def __init__(self, what: str, total: int, first_step: int = 0, every_s: float = 10.0) -> None:
+        self._what = what
+        self._total = total
+        self._first_step = first_step
+        self._every_s = every_s
+        self._started = self._last = time.monotonic()
+
+    def step(self, step: int, loss: float) -> None:
+        now = time.monotonic()
+        if now - self._last < self._every_s and step != self._total:
+            return
+        self._last = now
+        rate = (step - self._first_step) / max(now - self._started, 1e-9)
+        LOG.info("%s step %d/%d loss %.5f (%.2f steps/s, ETA %s)", self._what, step, self._total,
+                 loss, rate, eta((self._total - step) / max(rate, 1e-9)))

@@ -8,9 +8,7 @@
   (default: the bundled MiniLM); it judges whether a generated query is faithful to its grade.
 """
 
-import logging
 import random
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,8 +16,8 @@ import numpy as np
 import torch
 
 from transforms.embed.encoder import DEFAULT_ENCODER, EncoderUnavailable, resolve_encoder
+from transforms.progress import StepProgress
 
-LOG = logging.getLogger("transforms.qgen")
 DEFAULT_GENERATOR = "minilm-encoder-decoder"
 
 
@@ -34,21 +32,17 @@ class TrainSettings:
     max_query_tokens: int = 16
 
 
-def _eta(seconds: float) -> str:
-    minutes, seconds = divmod(int(seconds), 60)
-    return f"{minutes}m{seconds:02d}s"
-
-
 def _train(model: torch.nn.Module, loss_of: Callable[[list[int]], torch.Tensor], n_examples: int,
            settings: TrainSettings, what: str) -> list[float]:
     """AdamW with linear decay over `steps` random mini-batches (seeded); logs progress with ETA
-    every 10 s. `loss_of(indices)` computes a batch's loss."""
+    (loss: mean of the last 20 batches) every 10 s. `loss_of(indices)` computes a batch's loss."""
     rng = random.Random(settings.seed)
     optimiser = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=0.01)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimiser, lambda step: 1.0 - step / max(settings.steps, 1))
     model.train()
-    losses, started, last = [], time.monotonic(), time.monotonic()
+    losses = []
+    progress = StepProgress(f"qgen: {what}", settings.steps)
     for step in range(1, settings.steps + 1):
         loss = loss_of([rng.randrange(n_examples) for _ in range(settings.batch_size)])
         optimiser.zero_grad(set_to_none=True)
@@ -57,13 +51,7 @@ def _train(model: torch.nn.Module, loss_of: Callable[[list[int]], torch.Tensor],
         optimiser.step()
         schedule.step()
         losses.append(float(loss.detach()))
-        now = time.monotonic()
-        if now - last >= 10 or step == settings.steps:
-            last = now
-            rate = step / (now - started)
-            LOG.info("qgen: %s step %d/%d loss %.3f (%.2f steps/s, ETA %s)", what, step,
-                     settings.steps, np.mean(losses[-20:]), rate,
-                     _eta((settings.steps - step) / rate))
+        progress.step(step, float(np.mean(losses[-20:])))
     model.eval()
     return losses
 
