@@ -43,6 +43,26 @@ def stage_settings(config: RebuildConfig, stage: str) -> Any:
     return section
 
 
+def require_split(stage: str, parent: Parent, kind: str, split: str) -> None:
+    """A stage reads `split` of `parent` as rows of `kind`; say so before any work if it cannot."""
+    if parent.manifest["kind"] != kind:
+        raise PlanError(f"{stage}: {parent.dataset!r} holds {parent.manifest['kind']} rows, "
+                        f"not {kind} rows")
+    if split not in parent.manifest["splits"]:
+        raise PlanError(f"{stage}: {parent.dataset}@{parent.version} has no split {split!r}; "
+                        f"it has {sorted(parent.manifest['splits'])}")
+
+
+def require_device(stage: str, device: str) -> None:
+    """`cuda` asked for where torch sees none is a config error, not a failure mid-run."""
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise PlanError(f"{stage}: device is 'cuda' but torch sees no CUDA device here; "
+                            "set device: cpu or run on a GPU worker")
+
+
 def latest_parent(root: str, dataset: str, stage: str) -> Parent:
     version = store.latest_version(root, dataset)
     if version is None or not store.is_published(root, dataset, version):

@@ -13,6 +13,8 @@ from pipelines.stages.common import (
     plan_train_outputs,
     read_parent,
     read_vectors,
+    require_device,
+    require_split,
     stage_settings,
 )
 from pipelines.stages.embed import DATASET as EMBEDDINGS
@@ -56,14 +58,8 @@ def _embedded(embeddings: Parent, source: Parent) -> bool:
 
 
 def _check(settings: DistillConfig, source: Parent, embeddings: Parent) -> None:
-    if source.manifest["kind"] != "document":
-        raise PlanError(f"distill: {source.dataset!r} holds {source.manifest['kind']} rows; "
-                        "distill reads document datasets")
-    splits = source.manifest["splits"]
-    if settings.source_split not in splits:
-        raise PlanError(f"distill: {source.dataset}@{source.version} has no split "
-                        f"{settings.source_split!r}; it has {sorted(splits)}")
-    rows = splits[settings.source_split]["rows"]
+    require_split("distill", source, "document", settings.source_split)
+    rows = source.manifest["splits"][settings.source_split]["rows"]
     if rows < settings.m:
         raise PlanError(f"distill: {source.dataset}/{settings.source_split} has {rows:,} rows, "
                         f"fewer than m = {settings.m:,} synthetic examples; lower m")
@@ -71,12 +67,7 @@ def _check(settings: DistillConfig, source: Parent, embeddings: Parent) -> None:
         raise PlanError(f"distill: embeddings@{embeddings.version} was not built from "
                         f"{source.dataset}@{source.version} or its parents; run the embed stage "
                         "first (a rebuild without --stage does)")
-    if settings.device == "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            raise PlanError("distill: device is 'cuda' but torch sees no CUDA device here; "
-                            "set device: cpu or run on a GPU worker")
+    require_device("distill", settings.device)
 
 
 def student_config(settings: DistillConfig, input_dim: int) -> StudentConfig:

@@ -14,6 +14,7 @@ from pipelines.stages.common import (
     latest_parent,
     read_parent,
     read_vectors,
+    require_device,
 )
 from transforms.embed.encoder import EncoderSettings, EncoderUnavailable, encoder_identity
 from transforms.embed.handler import SentenceEncoderModelHandler
@@ -60,6 +61,7 @@ def encoder_location(config: RebuildConfig) -> str:
 
 def plan(config: RebuildConfig, run_id: str, started_at: float) -> list[PlannedDataset]:
     settings = settings_of(config)
+    require_device("embed", settings.device)
     try:
         identity = encoder_identity(encoder_location(config))
     except EncoderUnavailable as error:

@@ -13,6 +13,7 @@ from pipelines.stages.common import (
     plan_train_outputs,
     read_parent,
     read_vectors,
+    require_split,
     stage_settings,
 )
 from pipelines.stages.embed import DATASET as EMBEDDINGS
@@ -48,13 +49,8 @@ def _labels(root: str, source: Parent, split: str) -> set[str]:
 
 def _check(config: RebuildConfig, settings: PruneConfig, source: Parent, target: Parent) -> None:
     """Fail before any work on what can be known from the published inputs."""
-    for parent, split in ((source, settings.source_split), (target, settings.target_split)):
-        if parent.manifest["kind"] != "document":
-            raise PlanError(f"prune: {parent.dataset!r} holds {parent.manifest['kind']} rows; "
-                            "prune reads document datasets")
-        if split not in parent.manifest["splits"]:
-            raise PlanError(f"prune: {parent.dataset}@{parent.version} has no split {split!r}; "
-                            f"it has {sorted(parent.manifest['splits'])}")
+    require_split("prune", source, "document", settings.source_split)
+    require_split("prune", target, "document", settings.target_split)
     if target.manifest["splits"][settings.target_split]["rows"] == 0:
         raise PlanError(f"prune: target {target.dataset}/{settings.target_split} is empty; "
                         "there is nothing to vote with")

@@ -11,6 +11,8 @@ from pipelines.stages.common import (
     latest_parent,
     plan_train_outputs,
     read_parent,
+    require_device,
+    require_split,
     stage_settings,
 )
 from transforms.embed.encoder import DEFAULT_ENCODER, EncoderUnavailable, encoder_identity
@@ -61,15 +63,10 @@ def plan(config: RebuildConfig, run_id: str, started_at: float) -> list[PlannedD
     judgements = latest_parent(config.root, settings.judgements, "qgen")
     documents = latest_parent(config.root, settings.documents, "qgen")
     target = latest_parent(config.root, settings.target or settings.documents, "qgen")
-    for parent, kind, split in ((judgements, "judgement", settings.judgements_split),
-                                (documents, "document", settings.documents_split),
-                                (target, "document", settings.target_split)):
-        if parent.manifest["kind"] != kind:
-            raise PlanError(f"qgen: {parent.dataset!r} holds {parent.manifest['kind']} rows, "
-                            f"not {kind} rows")
-        if split not in parent.manifest["splits"]:
-            raise PlanError(f"qgen: {parent.dataset}@{parent.version} has no split {split!r}; "
-                            f"it has {sorted(parent.manifest['splits'])}")
+    require_split("qgen", judgements, "judgement", settings.judgements_split)
+    require_split("qgen", documents, "document", settings.documents_split)
+    require_split("qgen", target, "document", settings.target_split)
+    require_device("qgen", settings.device)
     identities = {"generator_base": _identity(settings.generator, "generator"),
                   "classifier_base": _identity(settings.classifier, "classifier")}
     training = {key: getattr(settings, key) for key in TRAINING_KEYS}
