@@ -43,8 +43,6 @@ class CheckpointStore:
         torch.save(state, buffer)
         final = FileSystems.join(self.folder, f"step-{step:08d}.pt")
         temporary = final + ".partial"
-        if "://" not in self.folder and not FileSystems.exists(self.folder):
-            FileSystems.mkdirs(self.folder)
         with FileSystems.create(temporary) as handle:
             handle.write(buffer.getvalue())
         FileSystems.rename([temporary], [final])

@@ -15,6 +15,7 @@ from transforms.distill.synthetic_set import (
     distilled_rows,
 )
 from transforms.progress import ProgressLog
+from transforms.publish.transform import ROW_GROUP_BYTES
 from transforms.student.model import TokenEmbeddingTable
 
 
@@ -65,7 +66,7 @@ class MaterialiseRealTexts(beam.PTransform):
             | "Tokenise" >> beam.ParDo(_TokenizeFn(self._table_model, self._sequence_length))
             | "Write real text shards" >> beam.io.WriteToParquet(
                 f"{self._folder.rstrip('/')}/real", REAL_TEXT, file_name_suffix=".parquet",
-                codec="snappy", row_group_buffer_size=8 << 20)
+                codec="snappy", row_group_buffer_size=ROW_GROUP_BYTES)
         )
 
 

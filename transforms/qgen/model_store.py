@@ -8,7 +8,6 @@ rebuild whose training inputs and settings are the same. Free of Beam pipelines.
 """
 
 import json
-import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -32,10 +31,7 @@ def upload(local: str, folder: str, info: dict[str, Any]) -> None:
     for path in sorted(Path(local).rglob("*")):
         if path.is_file():
             target = FileSystems.join(folder, *path.relative_to(local).parts)
-            parent = os.path.dirname(target)
-            if "://" not in target and not os.path.isdir(parent):
-                os.makedirs(parent, exist_ok=True)
-            with FileSystems.create(target) as handle:
+            with FileSystems.create(target) as handle:  # makes local parent folders itself
                 handle.write(path.read_bytes())
     with FileSystems.create(FileSystems.join(folder, COMPLETE)) as handle:
         handle.write(json.dumps(info, indent=2, sort_keys=True).encode("utf-8"))
