@@ -51,7 +51,7 @@ def run_pipeline(inputs: list[tuple], settings: QgenSettings, sort: bool) -> flo
         if sort:
             keyed = keyed | beam.ParDo(LengthSortedRunsFn(settings.length_sort_window))
         _ = (keyed
-             | RunInference(KeyedModelHandler(GeneratorModelHandler(settings, "cpu")))
+             | RunInference(KeyedModelHandler(GeneratorModelHandler(settings)))
              | beam.combiners.Count.Globally())
     return time.perf_counter() - started
 

@@ -124,7 +124,7 @@ def build(pipeline: beam.Pipeline, config: RebuildConfig, planned: list[PlannedD
                         TrainModelsFn(qgen), beam.pvalue.AsList(triples["triples"])))
     generated = (read_parent(pipeline, config.root, target, "target documents",
                              [settings.target_split])
-                 | GenerateQueries(qgen, models_ready, settings.device))
+                 | GenerateQueries(qgen, models_ready))
     dead = ((triples["dead_letters"], generated["dead_letters"])
             | "All qgen dead letters" >> beam.Flatten())
     reasons = dead | "Key dead letters by reason" >> beam.Map(lambda r: (r["reason"], 1))

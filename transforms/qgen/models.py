@@ -31,6 +31,11 @@ class TrainSettings:
     max_document_tokens: int = 128
     max_query_tokens: int = 16
 
+    @property
+    def pair_tokens(self) -> int:
+        """Token limit of a (query, document) pair for the classifier."""
+        return self.max_document_tokens + self.max_query_tokens
+
 
 def _train(model: torch.nn.Module, loss_of: Callable[[list[int]], torch.Tensor], n_examples: int,
            settings: TrainSettings, what: str) -> list[float]:
@@ -184,11 +189,9 @@ class GradeClassifier:
               settings: TrainSettings) -> list[float]:
         torch.manual_seed(settings.seed)
         labels = torch.tensor([self.grades.index(g) for g in grades])
-        limit = settings.max_document_tokens + settings.max_query_tokens
-
         def loss_of(indices: list[int]) -> torch.Tensor:
             batch = self._encode([queries[i] for i in indices], [documents[i] for i in indices],
-                                 limit)
+                                 settings.pair_tokens)
             return self.model(**batch, labels=labels[indices].to(self.device)).loss
 
         return _train(self.model, loss_of, len(queries), settings, "classifier")

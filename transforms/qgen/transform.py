@@ -52,6 +52,10 @@ class QgenSettings:
     def conditioned(self) -> bool:
         return self.training.conditioned
 
+    @property
+    def device(self) -> str:
+        return self.training.generator_settings.device
+
 
 class _TriplesFn(beam.DoFn):
     """(doc_id, {judgements, documents}) -> training triples, or dead letters."""
@@ -138,15 +142,14 @@ class _GenerationInputsFn(beam.DoFn):
 class GeneratorModelHandler(ModelHandler):
     """Generator inputs in, `queries_per_grade` sampled queries per input out."""
 
-    def __init__(self, settings: QgenSettings, device: str) -> None:
+    def __init__(self, settings: QgenSettings) -> None:
         super().__init__(min_batch_size=settings.batch_size, max_batch_size=settings.batch_size)
         self._settings = settings
-        self._device = device
 
     def load_model(self) -> Generator:
         self._progress = ProgressLog("qgen: generated for", "inputs")
         return Generator.load(model_store.local_folder(self._settings.models, "generator"),
-                              self._device)
+                              self._settings.device)
 
     def run_inference(self, batch, model, inference_args=None):
         s = self._settings
@@ -168,19 +171,17 @@ class GeneratorModelHandler(ModelHandler):
 class ClassifierModelHandler(ModelHandler):
     """(query, document) pairs in, (predicted grade, probability) out."""
 
-    def __init__(self, settings: QgenSettings, device: str) -> None:
+    def __init__(self, settings: QgenSettings) -> None:
         super().__init__(min_batch_size=settings.batch_size, max_batch_size=settings.batch_size)
         self._settings = settings
-        self._device = device
 
     def load_model(self) -> GradeClassifier:
         return GradeClassifier.load(model_store.local_folder(self._settings.models, "classifier"),
-                                    self._device)
+                                    self._settings.device)
 
     def run_inference(self, batch, model, inference_args=None):
-        training = self._settings.training.generator_settings
         predictions = model.predict([q for q, _ in batch], [d for _, d in batch],
-                                    training.max_document_tokens + training.max_query_tokens)
+                                    self._settings.training.generator_settings.pair_tokens)
         return [PredictionResult(pair, prediction) for pair, prediction in zip(batch, predictions)]
 
     def get_metrics_namespace(self) -> str:
@@ -249,12 +250,10 @@ class GenerateQueries(beam.PTransform):
 
     `models_ready`: a one-element PCollection (the model folder) that generation waits for."""
 
-    def __init__(self, settings: QgenSettings, models_ready: beam.PCollection,
-                 device: str) -> None:
+    def __init__(self, settings: QgenSettings, models_ready: beam.PCollection) -> None:
         super().__init__(label="Generate queries")
         self._settings = settings
         self._models_ready = models_ready
-        self._device = device
 
     def expand(self, documents):
         s = self._settings
@@ -266,7 +265,7 @@ class GenerateQueries(beam.PTransform):
             | "Sort inputs by length in runs" >> beam.ParDo(
                 LengthSortedRunsFn(max(s.length_sort_window, 1)))
             | "Generate" >> RunInference(
-                KeyedModelHandler(GeneratorModelHandler(s, self._device)))
+                KeyedModelHandler(GeneratorModelHandler(s)))
             | "Queries per document" >> beam.FlatMap(_generated)
             | "Group queries by document" >> beam.GroupByKey()
             | "Filter queries" >> beam.ParDo(_FilterDocumentFn(s.drop_copied)).with_outputs(
@@ -275,7 +274,7 @@ class GenerateQueries(beam.PTransform):
             generated.kept
             | "Pair with document" >> beam.Map(lambda item: (item, (item.query, item.doc_text)))
             | "Judge grades" >> RunInference(
-                KeyedModelHandler(ClassifierModelHandler(s, self._device)))
+                KeyedModelHandler(ClassifierModelHandler(s)))
             | "Faithfulness" >> beam.ParDo(_FaithfulRowFn(s)).with_outputs(
                 DROPS, "judged", main="rows"))
         title = f"{s.generator_identity}: grade asked for vs classifier grade"
