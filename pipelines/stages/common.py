@@ -102,6 +102,11 @@ def plan_train_outputs(config: RebuildConfig, stage: str, outputs: tuple[tuple[s
     return planned
 
 
+def slim_document(record: dict) -> dict:
+    """What pairing a document with its vector needs (the side the join holds in memory)."""
+    return {"id": record["id"], "text": record["text"], "label": record["label"]}
+
+
 def read_vectors(pipeline: beam.Pipeline, files: list[str], label: str) -> beam.PCollection:
     """(text_hash, vector) pairs of embeddings files. Each consumer should read its own: the
     local runner holds a PCollection in memory when two steps consume it."""

@@ -15,6 +15,7 @@ from pipelines.stages.common import (
     read_vectors,
     require_device,
     require_split,
+    slim_document,
     stage_settings,
 )
 from pipelines.stages.embed import DATASET as EMBEDDINGS
@@ -104,8 +105,7 @@ def build(pipeline: beam.Pipeline, config: RebuildConfig, planned: list[PlannedD
     distilled_spec = specs[DISTILLED]
     vectors = read_vectors(pipeline, embeddings.files(config.root), "to pair")
     records = (read_parent(pipeline, config.root, source, source.dataset, [settings.source_split])
-               | "Slim records" >> beam.Map(
-                   lambda r: {"id": r["id"], "text": r["text"], "label": r["label"]}))
+               | "Slim records" >> beam.Map(slim_document))
     attached = {"real": records} | AttachEmbeddings(
         vectors, [RecordGroup("real", source.dataset, source.version)], stage="distill")
     location = table_location(config)

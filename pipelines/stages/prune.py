@@ -14,6 +14,7 @@ from pipelines.stages.common import (
     read_parent,
     read_vectors,
     require_split,
+    slim_document,
     stage_settings,
 )
 from pipelines.stages.embed import DATASET as EMBEDDINGS
@@ -94,10 +95,6 @@ def plan(config: RebuildConfig, run_id: str, started_at: float) -> list[PlannedD
         embeddings.manifest["models"], (source, target, embeddings))
 
 
-def _slim(record: dict) -> dict:
-    return {"id": record["id"], "text": record["text"], "label": record["label"]}
-
-
 def build(pipeline: beam.Pipeline, config: RebuildConfig, planned: list[PlannedDataset]) -> None:
     settings = _settings(config)
     source, target, embeddings = planned[0].context
@@ -107,7 +104,7 @@ def build(pipeline: beam.Pipeline, config: RebuildConfig, planned: list[PlannedD
     # Only what the vote needs is paired with the vectors; the published rows are read again.
     records = {
         role: read_parent(pipeline, config.root, parent, f"{role} {parent.dataset}", [split])
-        | f"Slim {role} records" >> beam.Map(_slim)
+        | f"Slim {role} records" >> beam.Map(slim_document)
         for role, parent, split in (("source", source, settings.source_split),
                                     ("target", target, settings.target_split))
     }
