@@ -49,9 +49,14 @@ from transfer import (
 )
 
 from transforms.distill.krr_st import KrrStConfig
-from transforms.distill.readout import coreset_indices, nearest_real
+from transforms.distill.readout import coreset_indices
 from transforms.distill.real_texts import RealTexts
-from transforms.distill.synthetic_set import CORESET_CANDIDATES, DistillSettings, distill
+from transforms.distill.synthetic_set import (
+    CORESET_CANDIDATES,
+    DistillSettings,
+    RealNeighbours,
+    distill,
+)
 from transforms.embed.encoder import DEFAULT_ENCODER, encoder_identity
 from transforms.progress import eta
 from transforms.prune.surrogates import spherical_kmeans
@@ -175,9 +180,8 @@ def main() -> None:
                 f"{eta(distill_seconds)}; loss {statistics.mean(distiller.losses[:20]):.5f} "
                 f"(first 20) -> {statistics.mean(distiller.losses[-20:]):.5f} (last 20)")
             sets["krr_st"] = (distiller.x_s.detach(), distiller.mask_s, distiller.y_s.detach())
-            candidates = nearest_real(distiller.y_s.detach(), real.targets,
-                                      CORESET_CANDIDATES)[0]
-            subsets["coreset"] = np.array([i for _, i in coreset_indices(candidates)])
+            nearest = RealNeighbours.of(distiller, real)
+            subsets["coreset"] = np.array([i for _, i in nearest.coreset()])
         if "full" in args.methods:
             subsets["full"] = np.arange(len(real))
         if "random" in args.methods:

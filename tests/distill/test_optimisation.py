@@ -17,6 +17,7 @@ from transforms.distill.real_texts import RealTexts, tokenize_batch
 from transforms.distill.synthetic_set import (
     CorpusTooSmall,
     DistillSettings,
+    RealNeighbours,
     coreset_rows,
     distill,
     distilled_rows,
@@ -98,14 +99,15 @@ def test_a_corpus_smaller_than_m_is_a_clear_error(tmp_path, corpus, table):
 
 def test_readouts_name_real_neighbours_and_a_distinct_coreset(tmp_path, corpus, table):
     distiller = distill(_settings(tmp_path, steps=5, m=12), corpus, table)
-    rows = distilled_rows(distiller, corpus, table)
+    nearest = RealNeighbours.of(distiller, corpus)
+    rows = distilled_rows(distiller, corpus, table, nearest)
     assert len(rows) == 12 and len({r["id"] for r in rows}) == 12
     row = rows[0]
     assert len(row["inputs_embeds"]) == LENGTH and len(row["inputs_embeds"][0]) == 384
     assert len(row["target"]) == 384 and len(row["nearest_texts"]) == 3
     assert row["nearest_similarity"] == sorted(row["nearest_similarity"], reverse=True)
     assert row["token_reading"].startswith("[CLS]")
-    coreset = coreset_rows(distiller, corpus)
+    coreset = coreset_rows(corpus, nearest)
     assert len({r["id"] for r in coreset}) == len(coreset) == 12
     assert all(json.loads(r["metadata"])["synthetic_id"].startswith("synthetic-") for r in coreset)
 

@@ -53,14 +53,32 @@ def synthetic_id(row: int) -> str:
     return f"synthetic-{row:06d}"
 
 
-def distilled_rows(distiller: KrrStDistiller, real: RealTexts,
-                   table: TokenEmbeddingTable) -> list[dict]:
+@dataclass(frozen=True)
+class RealNeighbours:
+    """The real texts nearest (teacher space, cosine) to each synthetic target, most similar
+    first: one scan of the corpus serves both the published neighbours and the coreset."""
+
+    index: torch.Tensor  # (m, k) rows of the corpus
+    similarity: torch.Tensor  # (m, k)
+
+    @classmethod
+    def of(cls, distiller: KrrStDistiller, real: RealTexts) -> "RealNeighbours":
+        return cls(*nearest_real(distiller.y_s.detach().cpu(), real.targets, CORESET_CANDIDATES))
+
+    def coreset(self) -> list[tuple[int, int]]:
+        """(synthetic row, corpus row) pairs of the coreset: distinct texts."""
+        return coreset_indices(self.index)
+
+
+def distilled_rows(distiller: KrrStDistiller, real: RealTexts, table: TokenEmbeddingTable,
+                   nearest: RealNeighbours) -> list[dict]:
     """One row per synthetic example: inputs, mask, target, readings and real neighbours."""
     x_s = distiller.x_s.detach().cpu()
     mask = distiller.mask_s.cpu()
     y_s = distiller.y_s.detach().cpu()
     tokens = nearest_token_ids(x_s, table.weight)  # (m, L)
-    neighbours, similarity = nearest_real(y_s, real.targets, NEIGHBOURS)
+    neighbours = nearest.index[:, :NEIGHBOURS]
+    similarity = nearest.similarity[:, :NEIGHBOURS]
     ids, texts = real.rows.column("id").to_pylist(), real.rows.column("text").to_pylist()
     rows = []
     for row in range(len(x_s)):
@@ -79,18 +97,16 @@ def distilled_rows(distiller: KrrStDistiller, real: RealTexts,
     return rows
 
 
-def coreset_rows(distiller: KrrStDistiller, real: RealTexts) -> list[dict]:
-    """The distinct real texts nearest (teacher space) to the synthetic targets, as documents."""
-    candidates, similarity = nearest_real(distiller.y_s.detach().cpu(), real.targets,
-                                          CORESET_CANDIDATES)
+def coreset_rows(real: RealTexts, nearest: RealNeighbours) -> list[dict]:
+    """The coreset's real texts as documents."""
     columns = {name: real.rows.column(name).to_pylist() for name in ("id", "text", "label")}
     rows = []
-    for row, index in coreset_indices(candidates):
-        rank = candidates[row].tolist().index(index)
+    for row, index in nearest.coreset():
+        rank = nearest.index[row].tolist().index(index)
         rows.append({
             "id": columns["id"][index], "text": columns["text"][index],
             "label": columns["label"][index], "domain": None,
             "metadata": json.dumps({"synthetic_id": synthetic_id(row),
-                                    "similarity": round(float(similarity[row, rank]), 6)}),
+                                    "similarity": round(float(nearest.similarity[row, rank]), 6)}),
         })
     return rows

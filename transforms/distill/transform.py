@@ -10,6 +10,7 @@ from transforms.distill.readout import loss_curve_png
 from transforms.distill.real_texts import REAL_TEXT, RealTexts, tokenize_batch
 from transforms.distill.synthetic_set import (
     DistillSettings,
+    RealNeighbours,
     coreset_rows,
     distill,
     distilled_rows,
@@ -90,8 +91,9 @@ class DistillFn(beam.DoFn):
         Metrics.counter("distill", "real_texts").inc(len(real))
         table = TokenEmbeddingTable.load(self._table_model, self._sequence_length)
         distiller = distill(self._settings, real, table)
-        yield from distilled_rows(distiller, real, table)
-        for row in coreset_rows(distiller, real):
+        nearest = RealNeighbours.of(distiller, real)
+        yield from distilled_rows(distiller, real, table, nearest)
+        for row in coreset_rows(real, nearest):
             yield beam.pvalue.TaggedOutput(self.CORESET, row)
         losses = distiller.losses
         yield beam.pvalue.TaggedOutput(self.ATTACHMENTS, (
