@@ -8,6 +8,9 @@ domain, the rest the source. Written to `--out`:
 
   source_documents.csv, target_documents.csv    id,text        (product_uid, product_title)
   source_judgements.csv, target_judgements.csv  query,doc_id,rating  (mean rating, 1.0-3.0)
+  target_{train,test}_{documents,judgements}.csv  the target split again by product
+                                                (`--test-fraction` of its products to test): the
+                                                benchmark trains on train and scores on test
   departments.json                              per cluster: products, judgements, side, and the
                                                 most frequent title words, to see what it holds
 
@@ -69,6 +72,8 @@ def main() -> None:
     parser.add_argument("--departments", type=int, default=10, help="k of k-means")
     parser.add_argument("--target-departments", type=int, nargs="+", default=[2, 5],
                         help="cluster numbers (0 = largest) that form the target domain")
+    parser.add_argument("--test-fraction", type=float, default=0.5,
+                        help="share of target products whose judgements are the test set")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     rows = read_judgements(args.data / "homedepot" / "train.csv.zip")
@@ -81,18 +86,23 @@ def main() -> None:
     by_size = [c for c, _ in Counter(raw_cluster.tolist()).most_common()]
     cluster = {p: by_size.index(int(c)) for p, c in zip(products, raw_cluster)}
     side = {p: "target" if cluster[p] in args.target_departments else "source" for p in products}
+    target = [p for p in products if side[p] == "target"]
+    test = set(np.random.default_rng(args.seed).permutation(target)[
+        :round(len(target) * args.test_fraction)].tolist())
+    part = {p: "target_test" if p in test else "target_train" for p in target}
 
     args.out.mkdir(parents=True, exist_ok=True)
-    for name in ("source", "target"):
+    for name, of in (("source", side), ("target", side), ("target_train", part),
+                     ("target_test", part)):
         with (args.out / f"{name}_documents.csv").open("w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
             writer.writerow(["id", "text"])
-            writer.writerows([p, titles[p]] for p in products if side[p] == name)
+            writer.writerows([p, titles[p]] for p in products if of.get(p) == name)
         with (args.out / f"{name}_judgements.csv").open("w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
             writer.writerow(["query", "doc_id", "rating"])
             writer.writerows([r["search_term"], r["product_uid"], r["relevance"]]
-                             for r in rows if side[r["product_uid"]] == name)
+                             for r in rows if of.get(r["product_uid"]) == name)
     summary: dict[int, dict] = defaultdict(lambda: {"products": 0, "judgements": 0})
     words: dict[int, Counter] = defaultdict(Counter)
     for p in products:

@@ -208,6 +208,9 @@ class QgenConfig(_Strict):
     faithfulness: Literal["filter", "annotate"] = "filter"
     device: Literal["cpu", "cuda"] = "cpu"
     num_shards: int = Field(default=1, ge=0, description=SHARDS)
+    train_seed: int | None = Field(
+        default=None, description="seed of model training; default: the rebuild seed. Pin it to "
+        "sample queries with other rebuild seeds from the same trained models")
 
     @field_validator("grades")
     @classmethod

@@ -54,6 +54,12 @@ def _identity(name: str, what: str) -> str:
     return f"{name}({identity})" if name == DEFAULT_GENERATOR else identity
 
 
+def train_seed(config: RebuildConfig) -> int:
+    """The seed models are trained with; generation always samples with the rebuild seed."""
+    settings = _settings(config)
+    return config.seed if settings.train_seed is None else settings.train_seed
+
+
 def models_folder(config: RebuildConfig, version: str) -> str:
     return store.join(config.root, ".models", "qgen", version)
 
@@ -72,7 +78,8 @@ def plan(config: RebuildConfig, run_id: str, started_at: float) -> list[PlannedD
     training = {key: getattr(settings, key) for key in TRAINING_KEYS}
     code = versioning.code_version(CODE)
     model_version = versioning.version_id(
-        "qgen_models", "qgen", {"training": training, "seed": config.seed, **identities}, [],
+        "qgen_models", "qgen", {"training": training, "seed": train_seed(config), **identities},
+        [],
         {p.dataset: p.version for p in (judgements, documents)}, code)
     models = {"generator": f"{settings.generator}@{model_version}",
               "classifier": f"{settings.classifier}@{model_version}",
@@ -93,7 +100,7 @@ def build(pipeline: beam.Pipeline, config: RebuildConfig, planned: list[PlannedD
 
     def train(steps: int, lr: float) -> TrainSettings:
         return TrainSettings(steps=steps, batch_size=settings.train_batch_size, lr=lr,
-                             seed=config.seed, device=settings.device,
+                             seed=train_seed(config), device=settings.device,
                              max_document_tokens=settings.max_document_tokens,
                              max_query_tokens=settings.max_query_tokens)
 
