@@ -84,3 +84,27 @@ def test_qgen_errors_are_clear(example_config, tiny_models, capsys, overrides, m
     assert main(["rebuild", str(config)]) == 2
     assert message in capsys.readouterr().err
     assert not (config.parent / "out" / "synthetic_queries").exists()
+
+
+def test_pinned_train_seed_samples_other_seeds_from_the_same_models(example_config, tiny_models,
+                                                                    capsys):
+    config = _with_qgen(example_config, tiny_models, train_seed="13")
+    root = config.parent / "out"
+    assert main(["rebuild", str(config)]) == 0
+    first = json.loads((_latest(root, "synthetic_queries") / "manifest.json").read_text())
+    capsys.readouterr()
+
+    config.write_text(config.read_text().replace("seed: 13", "seed: 14", 1))
+    assert main(["rebuild", str(config)]) == 0
+    err = capsys.readouterr().err
+    assert "reusing the models trained earlier" in err and "generator step" not in err
+    second = json.loads((_latest(root, "synthetic_queries") / "manifest.json").read_text())
+    assert second["version"] != first["version"]
+    assert second["models"] == first["models"]
+    queries = pl.read_parquet(_latest(root, "synthetic_queries") / "data" / "*.parquet")
+    assert queries["seed"].unique().to_list() == [14]
+
+    # Without the pin, another rebuild seed trains models of its own.
+    config.write_text(config.read_text().replace("    train_seed: 13\n", ""))
+    assert main(["rebuild", str(config)]) == 0
+    assert "qgen: generator step 8/8" in capsys.readouterr().err
