@@ -1,0 +1,325 @@
+"""QGen quality on Home Depot: do grade-conditioned synthetic queries for a new product domain
+train a graded relevance classifier as well as real labels?
+
+Input: the split written by `prepare_homedepot.py` (source departments, and target departments
+split again by product into train and test). For each mode (`conditioned`, `unconditioned`) and
+seed, the qgen stage runs through the CLI (`refinery rebuild`) on the source judgements and
+generates queries for `--documents` target-train products; the generator and the pipeline's own
+faithfulness classifier are trained once per mode (`train_seed: 0`) and reused by the other seeds,
+which sample new queries. Then one cross-encoder per condition and seed (the stage's own
+`GradeClassifier`, same steps for all) is trained and scored on the real target-test judgements:
+
+  a  real target-train labels (upper bound)
+  b  real source labels only (cross-domain transfer)
+  c  unconditioned QGen: a query is Exact for its own product and Irrelevant for a random other
+     target-train product (the generator cannot be asked for Partial)
+  d  grade-conditioned QGen, every query labelled with the grade it was asked for
+  e  d, keeping only queries the pipeline's classifier judged faithful to their grade
+  f  b + e, mixed half and half
+
+Metrics: macro-F1 and accuracy over the grades, and nDCG@10 per test query (products ranked by
+the classifier's expected grade; gain = true grade - 1) over queries whose judged products do not
+all share a grade. Label faithfulness of c, d, e: a judge (cross-encoder trained on the real
+target-train labels, which the pipeline never sees) predicts each synthetic pair's grade.
+
+    python benchmarks/qgen_quality.py --split benchmarks/work/homedepot --seeds 0 1 2
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import yaml
+from transfer import log
+
+from transforms.progress import eta
+from transforms.qgen.grades import GradeScheme
+from transforms.qgen.models import GradeClassifier, TrainSettings
+
+SCHEME = GradeScheme((("Irrelevant", 1.0), ("Partial", 2.0), ("Exact", 3.0)))
+MODES = ("conditioned", "unconditioned")
+CONDITIONS = {
+    "a": "real target labels",
+    "b": "real source labels",
+    "c": "unconditioned QGen",
+    "d": "conditioned QGen",
+    "e": "conditioned QGen + faithfulness filter",
+    "f": "source labels + (e)",
+}
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--split", type=Path, default=Path("benchmarks/work/homedepot"),
+                        help="prepare_homedepot.py output folder; configs and roots go here too")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--documents", type=int, default=1000,
+                        help="target-train products to generate queries for")
+    parser.add_argument("--queries-per-grade", type=int, default=2)
+    parser.add_argument("--train-steps", type=int, default=1500, help="generator steps")
+    parser.add_argument("--classifier-steps", type=int, default=500,
+                        help="steps of every classifier: the pipeline's and the evaluated ones")
+    parser.add_argument("--judge-steps", type=int, default=1000)
+    parser.add_argument("--conditions", nargs="+", default=list(CONDITIONS),
+                        choices=list(CONDITIONS))
+    parser.add_argument("--generate-only", action="store_true",
+                        help="run the pipelines and stop (e.g. to start them early)")
+    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/work/qgen_quality.json"))
+    return parser.parse_args()
+
+
+def write_generation_documents(split: Path, count: int) -> Path:
+    """A seeded sample of target-train products: the documents queries are generated for."""
+    path = split / "qgen_documents.csv"
+    documents = pl.read_csv(split / "target_train_documents.csv", schema_overrides={"id": pl.Utf8})
+    documents.sample(n=min(count, len(documents)), seed=0).sort("id").write_csv(path)
+    return path
+
+
+def write_config(args: argparse.Namespace, mode: str, seed: int) -> Path:
+    """The rebuild config of one mode and seed; paths are relative to the split folder."""
+    csv_source = {"format": "csv"}
+    config = {
+        "output_root": f"roots/{mode}",
+        "seed": seed,
+        "sources": [
+            {"name": "source_documents", "path": "source_documents.csv", **csv_source,
+             "fields": {"id": "id", "text": "text"}},
+            {"name": "source_judgements", "path": "source_judgements.csv", **csv_source,
+             "kind": "judgement", "fields": {"query": "query", "doc_id": "doc_id",
+                                             "grade": "rating"}},
+            {"name": "qgen_documents", "path": "qgen_documents.csv", **csv_source,
+             "fields": {"id": "id", "text": "text"}},
+        ],
+        "stages": {"qgen": {
+            "judgements": "source_judgements", "documents": "source_documents",
+            "target": "qgen_documents", "grades": dict(SCHEME.values), "mode": mode,
+            "train_steps": args.train_steps, "classifier_steps": args.classifier_steps,
+            "queries_per_grade": args.queries_per_grade, "faithfulness": "annotate",
+            "train_seed": 0}},
+    }
+    path = args.split / f"qgen-{mode}-seed{seed}.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def generate(args: argparse.Namespace, mode: str, seed: int) -> tuple[pl.DataFrame, dict]:
+    """Run the rebuild (a no-op when already published); its synthetic queries and manifest."""
+    config = write_config(args, mode, seed)
+    log(f"rebuild {config.name}")
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "pipelines.cli", "rebuild", str(config)], check=True,
+                   env=os.environ | {"HF_HUB_OFFLINE": "1", "GX_ANALYTICS_ENABLED": "false"})
+    log(f"rebuild {config.name}: {eta(time.perf_counter() - started)}")
+    root = args.split / "roots" / mode / "synthetic_queries"
+    folder = root / (root / "LATEST").read_text().strip()
+    return (pl.read_parquet(folder / "data" / "*.parquet"),
+            json.loads((folder / "manifest.json").read_text()))
+
+
+def judged_triples(split: Path, name: str) -> pl.DataFrame:
+    """`<name>_judgements.csv` joined with its documents: query, document, grade."""
+    schema = {"id": pl.Utf8, "doc_id": pl.Utf8}
+    documents = pl.read_csv(split / f"{name}_documents.csv", schema_overrides=schema)
+    judgements = pl.read_csv(split / f"{name}_judgements.csv", schema_overrides=schema)
+    return (judgements.join(documents, left_on="doc_id", right_on="id")
+            .with_columns(pl.col("rating").map_elements(SCHEME.grade_of, return_dtype=pl.Utf8)
+                          .alias("grade"))
+            .select("query", "doc_id", pl.col("text").alias("document"), "grade"))
+
+
+def unconditioned_triples(queries: pl.DataFrame, seed: int) -> pl.DataFrame:
+    """Plain QGen gives no grade: a query is Exact for its own product and Irrelevant for a
+    random other product of the same set."""
+    rng = np.random.default_rng(seed)
+    own = queries.select("query", "doc_id", pl.col("doc_text").alias("document"),
+                         pl.lit("Exact").alias("grade"))
+    documents = queries.select("doc_id", "doc_text").unique(maintain_order=True)
+    picks = rng.integers(len(documents), size=len(queries))
+    clash = documents["doc_id"].gather(picks) == queries["doc_id"]
+    picks[clash.to_numpy()] = (picks[clash.to_numpy()] + 1) % len(documents)
+    other = pl.DataFrame({"query": queries["query"], "doc_id": documents["doc_id"].gather(picks),
+                          "document": documents["doc_text"].gather(picks),
+                          "grade": pl.Series(["Irrelevant"] * len(queries))})
+    return pl.concat([own, other])
+
+
+def conditioned_triples(queries: pl.DataFrame, faithful_only: bool) -> pl.DataFrame:
+    kept = queries.filter(pl.col("faithful")) if faithful_only else queries
+    return kept.select("query", "doc_id", pl.col("doc_text").alias("document"), "grade")
+
+
+def mixed_half_and_half(real: pl.DataFrame, synthetic: pl.DataFrame) -> pl.DataFrame:
+    """Synthetic rows repeated up to the real rows' number, so a batch draws from each alike."""
+    repeats = max(1, round(len(real) / max(len(synthetic), 1)))
+    return pl.concat([real, *[synthetic] * repeats])
+
+
+def training_pairs(condition: str, seed: int, real: dict[str, pl.DataFrame],
+                   generated: dict[tuple[str, int], pl.DataFrame]) -> pl.DataFrame:
+    if condition in real:
+        return real[condition]
+    if condition == "c":
+        return unconditioned_triples(generated[("unconditioned", seed)], seed)
+    faithful = conditioned_triples(generated[("conditioned", seed)], faithful_only=True)
+    return {"d": conditioned_triples(generated[("conditioned", seed)], faithful_only=False),
+            "e": faithful, "f": mixed_half_and_half(real["b"], faithful)}[condition]
+
+
+def train_classifier(triples: pl.DataFrame, steps: int, seed: int) -> GradeClassifier:
+    from transforms.embed.encoder import DEFAULT_ENCODER
+
+    classifier = GradeClassifier.base(DEFAULT_ENCODER, SCHEME.names)
+    classifier.train(triples["query"].to_list(), triples["document"].to_list(),
+                     triples["grade"].to_list(),
+                     TrainSettings(steps=steps, batch_size=32, lr=5e-5, seed=seed))
+    return classifier
+
+
+def grade_probabilities(classifier: GradeClassifier, queries: list[str],
+                        documents: list[str]) -> np.ndarray:
+    """(N, grades) probabilities, in batches of 256 pairs."""
+    import torch
+
+    chunks = []
+    with torch.inference_mode():
+        for start in range(0, len(queries), 256):
+            batch = classifier.tokenizer(queries[start:start + 256],
+                                         documents[start:start + 256], padding=True,
+                                         truncation="only_second", max_length=144,
+                                         return_tensors="pt")
+            chunks.append(classifier.model(**batch).logits.float().softmax(-1).numpy())
+    return np.concatenate(chunks)
+
+
+def macro_f1(truth: np.ndarray, predicted: np.ndarray, classes: int) -> float:
+    scores = []
+    for c in range(classes):
+        tp = np.sum((predicted == c) & (truth == c))
+        fp, fn = np.sum((predicted == c) & (truth != c)), np.sum((predicted != c) & (truth == c))
+        scores.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0)
+    return float(np.mean(scores))
+
+
+def mean_ndcg_at_10(queries: list[str], truth: np.ndarray, expected: np.ndarray) -> tuple[float, int]:
+    """Mean nDCG@10 over queries whose judged products do not all share a grade (gain = grade
+    index, products ranked by expected grade index); returns it with the number of queries."""
+    by_query: dict[str, list[int]] = {}
+    for row, query in enumerate(queries):
+        by_query.setdefault(query, []).append(row)
+    discounts = 1 / np.log2(np.arange(2, 12))
+    scores = []
+    for rows in by_query.values():
+        gains = truth[rows].astype(float)
+        if len(set(gains)) < 2:
+            continue
+        ranked = gains[np.argsort(-expected[rows], kind="stable")][:10]
+        ideal = np.sort(gains)[::-1][:10]
+        scores.append(float(ranked @ discounts[:len(ranked)] / (ideal @ discounts[:len(ideal)])))
+    return float(np.mean(scores)), len(scores)
+
+
+def score(classifier: GradeClassifier, test: pl.DataFrame) -> dict:
+    probabilities = grade_probabilities(classifier, test["query"].to_list(),
+                                        test["document"].to_list())
+    truth = np.array([SCHEME.index(g) for g in test["grade"]])
+    predicted = probabilities.argmax(1)
+    ndcg, ranked_queries = mean_ndcg_at_10(test["query"].to_list(), truth,
+                                           probabilities @ np.arange(len(SCHEME.names)))
+    return {"macro_f1": macro_f1(truth, predicted, len(SCHEME.names)),
+            "accuracy": float(np.mean(predicted == truth)), "ndcg_at_10": ndcg,
+            "ndcg_queries": ranked_queries}
+
+
+def faithfulness(judge: GradeClassifier, triples: pl.DataFrame) -> dict:
+    """How often the judge gives a synthetic pair the grade it is labelled with, overall and per
+    labelled grade, and the judge's grade distribution."""
+    predicted = grade_probabilities(judge, triples["query"].to_list(),
+                                    triples["document"].to_list()).argmax(1)
+    labelled = np.array([SCHEME.index(g) for g in triples["grade"]])
+    per_grade = {name: float(np.mean(predicted[labelled == i] == i))
+                 for i, name in enumerate(SCHEME.names) if np.any(labelled == i)}
+    return {"agreement": float(np.mean(predicted == labelled)), "per_grade": per_grade,
+            "judged_as": {name: float(np.mean(predicted == i))
+                          for i, name in enumerate(SCHEME.names)}, "pairs": len(triples)}
+
+
+def mean_sd(values: list[float]) -> str:
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.3f} ± {sd:.3f}"
+
+
+def summary_table(runs: list[dict]) -> str:
+    lines = ["| condition | training pairs | macro-F1 | accuracy | nDCG@10 | label faithfulness |",
+             "|---|---|---|---|---|---|"]
+    for key, name in CONDITIONS.items():
+        mine = [r for r in runs if r["condition"] == key]
+        if not mine:
+            continue
+        faithful = [r["faithfulness"]["agreement"] for r in mine if r.get("faithfulness")]
+        lines.append(
+            f"| ({key}) {name} | {statistics.mean(r['pairs'] for r in mine):,.0f} | "
+            f"{mean_sd([r['macro_f1'] for r in mine])} | {mean_sd([r['accuracy'] for r in mine])}"
+            f" | {mean_sd([r['ndcg_at_10'] for r in mine])} | "
+            f"{mean_sd(faithful) if faithful else '–'} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    args = parse_args()
+    write_generation_documents(args.split, args.documents)
+    report = json.loads(args.out.read_text()) if args.out.exists() else {"runs": []}
+    generated = {}
+    for seed in args.seeds:
+        for mode in args.modes:
+            queries, manifest = generate(args, mode, seed)
+            generated[(mode, seed)] = queries
+            report.setdefault("generation", {})[f"{mode}-seed{seed}"] = {
+                "queries": len(queries), "drop_counts": manifest["drop_counts"],
+                "faithful": int(queries["faithful"].sum()), "models": manifest["models"],
+                "wall_time_s": manifest.get("wall_time_s")}
+    if args.generate_only:
+        return
+    test = judged_triples(args.split, "target_test")
+    real = {"a": judged_triples(args.split, "target_train"),
+            "b": judged_triples(args.split, "source")}
+    log(f"target test: {len(test):,} judgements; target train {len(real['a']):,}; "
+        f"source {len(real['b']):,}")
+    log(f"judge: a classifier on the real target-train labels, {args.judge_steps} steps")
+    judge = train_classifier(real["a"], args.judge_steps, seed=100)
+    report["judge"] = {"steps": args.judge_steps} | score(judge, test)
+    log(f"judge on target test: {json.dumps(report['judge'])}")
+    done = {(r["condition"], r["seed"]) for r in report["runs"]}
+    todo = [(c, s) for s in args.seeds for c in args.conditions if (c, s) not in done]
+    started = time.perf_counter()
+    for number, (condition, seed) in enumerate(todo, start=1):
+        triples = training_pairs(condition, seed, real, generated)
+        log(f"[{number}/{len(todo)}] ({condition}) {CONDITIONS[condition]}, seed {seed}: "
+            f"{len(triples):,} training pairs")
+        classifier = train_classifier(triples, args.classifier_steps, seed)
+        run = {"condition": condition, "seed": seed, "pairs": len(triples),
+               "grades": dict(triples["grade"].value_counts().iter_rows())}
+        run |= score(classifier, test)
+        if condition in "cde":  # c: its own-product pairs, the ones the generator wrote
+            judged = triples.filter(pl.col("grade") == "Exact") if condition == "c" else triples
+            run["faithfulness"] = faithfulness(judge, judged)
+        report["runs"].append(run)
+        args.out.write_text(json.dumps(report, indent=1))
+        elapsed = time.perf_counter() - started
+        log(f"  macro-F1 {run['macro_f1']:.3f}, accuracy {run['accuracy']:.3f}, nDCG@10 "
+            f"{run['ndcg_at_10']:.3f}; ETA {eta(elapsed / number * (len(todo) - number))}")
+    args.out.write_text(json.dumps(report, indent=1))
+    print(summary_table(report["runs"]))
+
+
+if __name__ == "__main__":
+    main()
