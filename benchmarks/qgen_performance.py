@@ -78,12 +78,16 @@ def main() -> None:
     parser.add_argument("--queries-per-grade", type=int, default=2)
     parser.add_argument("--max-document-tokens", type=int, default=128)
     parser.add_argument("--max-query-tokens", type=int, default=16)
+    parser.add_argument("--join-up-to", type=int, default=1,
+                        help="document i joins texts i .. i + (i mod K): mixed lengths up to K "
+                        "texts, to see what length grouping gains on long inputs")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/work/qgen_performance.json"))
     args = parser.parse_args()
     if Path(args.generator).name != "generator":
         parser.error("--generator must be a folder named `generator` (as the stage saves it)")
     with args.documents.open(newline="", encoding="utf-8") as handle:
-        texts = [row["text"] for row in csv.DictReader(handle)][:args.limit]
+        rows = [row["text"] for row in csv.DictReader(handle)]
+    texts = [". ".join(rows[i:i + 1 + i % args.join_up_to]) for i in range(args.limit)]
     inputs = [((f"d{i}", grade, text, copy), generator_input(text, grade))
               for i, text in enumerate(texts) for copy, grade in enumerate(SCHEME.names)]
     settings = settings_for(args)
@@ -92,6 +96,7 @@ def main() -> None:
     unsorted = run_pipeline(inputs, settings, sort=False)
     grouped = run_pipeline(inputs, settings, sort=True)
     result = {"inputs": len(inputs), "queries": queries, "batch_size": args.batch_size,
+              "join_up_to": args.join_up_to,
               "plain_s": plain, "pipeline_unsorted_s": unsorted, "pipeline_sorted_s": grouped,
               "unsorted_vs_plain": plain / unsorted, "sorted_vs_plain": plain / grouped}
     log(f"{queries:,} queries: plain {queries / plain:.1f}/s, pipeline without grouping "
