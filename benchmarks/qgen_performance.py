@@ -87,7 +87,8 @@ def main() -> None:
         parser.error("--generator must be a folder named `generator` (as the stage saves it)")
     with args.documents.open(newline="", encoding="utf-8") as handle:
         rows = [row["text"] for row in csv.DictReader(handle)]
-    texts = [". ".join(rows[i:i + 1 + i % args.join_up_to]) for i in range(min(args.limit, len(rows)))]
+    texts = [". ".join(rows[i:i + 1 + i % args.join_up_to])
+             for i in range(min(args.limit, len(rows)))]
     inputs = [((f"d{i}", grade, text, copy), generator_input(text, grade))
               for i, text in enumerate(texts) for copy, grade in enumerate(SCHEME.names)]
     settings = settings_for(args)
