@@ -81,7 +81,9 @@ def write_generation_documents(split: Path, count: int) -> Path:
     """A seeded sample of target-train products: the documents queries are generated for."""
     path = split / "qgen_documents.csv"
     documents = pl.read_csv(split / "target_train_documents.csv", schema_overrides={"id": pl.Utf8})
-    documents.sample(n=min(count, len(documents)), seed=0).sort("id").write_csv(path)
+    text = documents.sample(n=min(count, len(documents)), seed=0).sort("id").write_csv()
+    if not path.exists() or path.read_text() != text:  # untouched while a rebuild may read it
+        path.write_text(text)
     return path
 
 
