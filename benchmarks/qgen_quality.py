@@ -7,7 +7,7 @@ seed, the qgen stage runs through the CLI (`refinery rebuild`) on the source jud
 generates queries for `--documents` target-train products; the generator and the pipeline's own
 faithfulness classifier are trained once per mode (`train_seed: 0`) and reused by the other seeds,
 which sample new queries. Then one cross-encoder per condition and seed (the stage's own
-`GradeClassifier`, same steps for all) is trained and scored on the real target-test judgements:
+`GradeClassifier`, `--eval-steps` for all) is trained and scored on the real target-test judgements:
 
   a  real target-train labels (upper bound)
   b  real source labels only (cross-domain transfer)
@@ -66,8 +66,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--queries-per-grade", type=int, default=2)
     parser.add_argument("--train-steps", type=int, default=1500, help="generator steps")
     parser.add_argument("--classifier-steps", type=int, default=500,
-                        help="steps of every classifier: the pipeline's and the evaluated ones")
-    parser.add_argument("--judge-steps", type=int, default=1000)
+                        help="steps of the pipeline's faithfulness classifier")
+    parser.add_argument("--eval-steps", type=int, default=300,
+                        help="steps of every evaluated classifier, the same for all conditions")
+    parser.add_argument("--judge-steps", type=int, default=600)
     parser.add_argument("--conditions", nargs="+", default=list(CONDITIONS),
                         choices=list(CONDITIONS))
     parser.add_argument("--generate-only", action="store_true",
@@ -307,7 +309,7 @@ def main() -> None:
         triples = training_pairs(condition, seed, real, generated)
         log(f"[{number}/{len(todo)}] ({condition}) {CONDITIONS[condition]}, seed {seed}: "
             f"{len(triples):,} training pairs")
-        classifier = train_classifier(triples, args.classifier_steps, seed)
+        classifier = train_classifier(triples, args.eval_steps, seed)
         run = {"condition": condition, "seed": seed, "pairs": len(triples),
                "grades": dict(triples["grade"].value_counts().iter_rows())}
         run |= score(classifier, test)
