@@ -282,6 +282,7 @@ def main() -> None:
     args = parse_args()
     write_generation_documents(args.split, args.documents)
     report = json.loads(args.out.read_text()) if args.out.exists() else {"runs": []}
+    report["settings"] = {key: str(value) for key, value in vars(args).items()}
     generated = {}
     for seed in args.seeds:
         for mode in args.modes:
