@@ -27,6 +27,7 @@ target-train labels, which the pipeline never sees) predicts each synthetic pair
 
 import argparse
 import json
+import logging
 import os
 import statistics
 import subprocess
@@ -38,6 +39,7 @@ import numpy as np
 import polars as pl
 import yaml
 from transfer import log
+from transformers.utils import logging as transformers_logging
 
 from transforms.progress import eta
 from transforms.qgen.grades import GradeScheme
@@ -280,6 +282,9 @@ def summary_table(runs: list[dict]) -> str:
 
 def main() -> None:
     args = parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S",
+                        force=True)  # training progress lines; Beam configured the root logger
+    transformers_logging.set_verbosity_error()  # no load report per classifier
     write_generation_documents(args.split, args.documents)
     report = json.loads(args.out.read_text()) if args.out.exists() else {"runs": []}
     report["settings"] = {key: str(value) for key, value in vars(args).items()}
