@@ -284,7 +284,8 @@ def main() -> None:
     args = parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S",
                         force=True)  # training progress lines; Beam configured the root logger
-    transformers_logging.set_verbosity_error()  # no load report per classifier
+    transformers_logging.set_verbosity_error()  # no load report or bar per classifier
+    transformers_logging.disable_progress_bar()
     write_generation_documents(args.split, args.documents)
     report = json.loads(args.out.read_text()) if args.out.exists() else {"runs": []}
     report["settings"] = {key: str(value) for key, value in vars(args).items()}
