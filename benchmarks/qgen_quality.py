@@ -20,7 +20,8 @@ which sample new queries. Then one cross-encoder per condition and seed (the sta
 Metrics: macro-F1 and accuracy over the grades, and nDCG@10 per test query (products ranked by
 the classifier's expected grade; gain = true grade - 1) over queries whose judged products do not
 all share a grade. Label faithfulness of c, d, e: a judge (cross-encoder trained on the real
-target-train labels, which the pipeline never sees) predicts each synthetic pair's grade.
+target-train labels, which the pipeline never sees, with the grades balanced so that it also
+predicts the rare Irrelevant) predicts each synthetic pair's grade.
 
     python benchmarks/qgen_quality.py --split benchmarks/work/homedepot --seeds 0 1 2
 """
@@ -181,6 +182,15 @@ def training_pairs(condition: str, seed: int, real: dict[str, pl.DataFrame],
             "e": faithful, "f": mixed_half_and_half(real["b"], faithful)}[condition]
 
 
+def balanced(triples: pl.DataFrame, seed: int) -> pl.DataFrame:
+    """Every grade drawn (with replacement) up to the most frequent grade's count, so a judge
+    also learns the rare grade (Irrelevant is 6% of the target labels)."""
+    most = triples["grade"].value_counts()["count"].max()
+    return pl.concat([group if len(group) == most else
+                      group.sample(n=most, with_replacement=True, seed=seed)
+                      for _, group in triples.group_by("grade", maintain_order=True)])
+
+
 def train_classifier(triples: pl.DataFrame, steps: int, seed: int) -> GradeClassifier:
     from transforms.embed.encoder import DEFAULT_ENCODER
 
@@ -321,12 +331,6 @@ def main() -> None:
     report["chance"] = chance_scores(test, args.seeds)
     done = {(r["condition"], r["seed"]) for r in report["runs"]}
     todo = [(c, s) for s in args.seeds for c in args.conditions if (c, s) not in done]
-    judge = None
-    if any(c in "cde" for c, _ in todo):
-        log(f"judge: a classifier on the real target-train labels, {args.judge_steps} steps")
-        judge = train_classifier(real["a"], args.judge_steps, seed=100)
-        report["judge"] = {"steps": args.judge_steps} | score(judge, test)
-        log(f"judge on target test: {json.dumps(report['judge'])}")
     started = time.perf_counter()
     for number, (condition, seed) in enumerate(todo, start=1):
         triples = training_pairs(condition, seed, real, generated)
@@ -336,14 +340,25 @@ def main() -> None:
         run = {"condition": condition, "seed": seed, "pairs": len(triples),
                "grades": dict(triples["grade"].value_counts().iter_rows())}
         run |= score(classifier, test)
-        if condition in "cde":  # c: its own-product pairs, the ones the generator wrote
-            judged = triples.filter(pl.col("grade") == "Exact") if condition == "c" else triples
-            run["faithfulness"] = faithfulness(judge, judged)
         report["runs"].append(run)
         args.out.write_text(json.dumps(report, indent=1))
         elapsed = time.perf_counter() - started
         log(f"  macro-F1 {run['macro_f1']:.3f}, accuracy {run['accuracy']:.3f}, nDCG@10 "
             f"{run['ndcg_at_10']:.3f}; ETA {eta(elapsed / number * (len(todo) - number))}")
+    judge_settings = {"steps": args.judge_steps, "balanced": True, "seed": 100}
+    unjudged = [r for r in report["runs"] if r["condition"] in "cde"
+                and r.get("faithfulness", {}).get("judge") != judge_settings]
+    if unjudged:
+        log(f"judge: a classifier on the real target-train labels, grades balanced, "
+            f"{args.judge_steps} steps")
+        judge = train_classifier(balanced(real["a"], seed=100), args.judge_steps, seed=100)
+        report["judge"] = judge_settings | score(judge, test)
+        log(f"judge on target test: {json.dumps(report['judge'])}")
+        for run in unjudged:
+            triples = training_pairs(run["condition"], run["seed"], real, generated)
+            if run["condition"] == "c":  # its own-product pairs, the ones the generator wrote
+                triples = triples.filter(pl.col("grade") == "Exact")
+            run["faithfulness"] = {"judge": judge_settings} | faithfulness(judge, triples)
     args.out.write_text(json.dumps(report, indent=1))
     print(summary_table(report["runs"], report["chance"]))
 
