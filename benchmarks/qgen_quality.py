@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import yaml
-from transfer import log
+from transfer import log, mean_sd
 from transformers.utils import logging as transformers_logging
 
 from transforms.progress import eta
@@ -177,9 +177,11 @@ def training_pairs(condition: str, seed: int, real: dict[str, pl.DataFrame],
         return real[condition]
     if condition == "c":
         return unconditioned_triples(generated[("unconditioned", seed)], seed)
-    faithful = conditioned_triples(generated[("conditioned", seed)], faithful_only=True)
-    return {"d": conditioned_triples(generated[("conditioned", seed)], faithful_only=False),
-            "e": faithful, "f": mixed_half_and_half(real["b"], faithful)}[condition]
+    conditioned = generated[("conditioned", seed)]
+    if condition == "d":
+        return conditioned_triples(conditioned, faithful_only=False)
+    faithful = conditioned_triples(conditioned, faithful_only=True)
+    return faithful if condition == "e" else mixed_half_and_half(real["b"], faithful)
 
 
 def balanced(triples: pl.DataFrame, seed: int) -> pl.DataFrame:
@@ -267,11 +269,6 @@ def faithfulness(judge: GradeClassifier, triples: pl.DataFrame) -> dict:
     return {"agreement": float(np.mean(predicted == labelled)), "per_grade": per_grade,
             "judged_as": {name: float(np.mean(predicted == i))
                           for i, name in enumerate(SCHEME.names)}, "pairs": len(triples)}
-
-
-def mean_sd(values: list[float]) -> str:
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.3f} ± {sd:.3f}"
 
 
 def chance_scores(test: pl.DataFrame, seeds: list[int]) -> dict:
