@@ -34,6 +34,7 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +47,8 @@ from transforms.progress import eta
 from transforms.qgen.grades import GradeScheme
 from transforms.qgen.models import GradeClassifier, TrainSettings
 
+# Every evaluated classifier and the judge: the stage's defaults for batch, lr and token limits.
+CLASSIFIER = TrainSettings(steps=0, batch_size=32, lr=5e-5, seed=0)
 SCHEME = GradeScheme((("Irrelevant", 1.0), ("Partial", 2.0), ("Exact", 3.0)))
 MODES = ("conditioned", "unconditioned")
 CONDITIONS = {
@@ -198,25 +201,17 @@ def train_classifier(triples: pl.DataFrame, steps: int, seed: int) -> GradeClass
 
     classifier = GradeClassifier.base(DEFAULT_ENCODER, SCHEME.names)
     classifier.train(triples["query"].to_list(), triples["document"].to_list(),
-                     triples["grade"].to_list(),
-                     TrainSettings(steps=steps, batch_size=32, lr=5e-5, seed=seed))
+                     triples["grade"].to_list(), replace(CLASSIFIER, steps=steps, seed=seed))
     return classifier
 
 
 def grade_probabilities(classifier: GradeClassifier, queries: list[str],
                         documents: list[str]) -> np.ndarray:
     """(N, grades) probabilities, in batches of 256 pairs."""
-    import torch
-
-    chunks = []
-    with torch.inference_mode():
-        for start in range(0, len(queries), 256):
-            batch = classifier.tokenizer(queries[start:start + 256],
-                                         documents[start:start + 256], padding=True,
-                                         truncation="only_second", max_length=144,
-                                         return_tensors="pt")
-            chunks.append(classifier.model(**batch).logits.float().softmax(-1).numpy())
-    return np.concatenate(chunks)
+    return np.concatenate([
+        classifier.probabilities(queries[start:start + 256], documents[start:start + 256],
+                                 CLASSIFIER.pair_tokens).numpy()
+        for start in range(0, len(queries), 256)])
 
 
 def macro_f1(truth: np.ndarray, predicted: np.ndarray, classes: int) -> float:

@@ -197,11 +197,16 @@ class GradeClassifier:
         return _train(self.model, loss_of, len(queries), settings, "classifier")
 
     @torch.inference_mode()
+    def probabilities(self, queries: list[str], documents: list[str],
+                      max_tokens: int) -> torch.Tensor:
+        """(pairs, grades) probabilities, on the CPU."""
+        logits = self.model(**self._encode(queries, documents, max_tokens)).logits
+        return logits.float().softmax(-1).cpu()
+
     def predict(self, queries: list[str], documents: list[str],
                 max_tokens: int) -> list[tuple[str, float]]:
         """(predicted grade, its probability) per pair."""
-        logits = self.model(**self._encode(queries, documents, max_tokens)).logits
-        probabilities = logits.float().softmax(-1).cpu()
+        probabilities = self.probabilities(queries, documents, max_tokens)
         best = probabilities.argmax(-1)
         return [(self.grades[int(i)], float(probabilities[row, i]))
                 for row, i in enumerate(best)]
