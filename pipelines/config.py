@@ -4,6 +4,7 @@ Relative paths resolve against the config file's folder. Errors name the key (e.
 `sources[1].format`) or the path, so a scheduler log says exactly what to fix.
 """
 
+import json
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -326,4 +327,19 @@ def load_config(path: str | Path) -> RebuildConfig:
         if not found:
             raise ConfigError(f"{path}: sources[{index}].path: no file matches "
                               f"{config.resolve(source.path)!r}")
+        if source.format == "hf":
+            _check_hf_split(config.resolve(source.path), source.hf_split,
+                            f"{path}: sources[{index}].hf_split")
     return config
+
+
+def _check_hf_split(folder: str, split: str | None, where: str) -> None:
+    """A saved DatasetDict is read one split at a time: the split must be named and exist."""
+    index = FileSystems.join(folder, "dataset_dict.json")
+    if not FileSystems.exists(index):
+        return
+    with FileSystems.open(index) as stream:
+        splits = json.load(stream).get("splits", [])
+    if split not in splits:
+        problem = "is not set" if split is None else f"{split!r} is not one of them"
+        raise ConfigError(f"{where}: the saved DatasetDict has splits {splits}; hf_split {problem}")

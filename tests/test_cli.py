@@ -1,6 +1,7 @@
 """End to end through the `refinery` CLI, in process, into a temporary root."""
 
 import json
+import re
 from pathlib import Path
 
 import datasets
@@ -77,25 +78,34 @@ sources:
      fields: {{id: sku, label: category}}}}
   - {{name: bad_csv, path: "{BAD_INPUTS}/*.csv", format: csv, dataset: products, split: extra,
      fields: {{id: sku, label: category}}}}
+  - {{name: bad_parquet, path: "{BAD_INPUTS}/*.parquet", format: parquet, dataset: products,
+     split: extra_parquet, fields: {{id: sku, label: category}}}}
 stages:
   ingest: {{max_text_length: 200}}
 """)
     assert main(["rebuild", str(config)]) == 0
+    [counters] = [line for line in capsys.readouterr().err.splitlines() if "ingest counters" in line]
     root = tmp_path / "out"
     products = datasets.load_dataset(str(_latest(root, "products")))
-    published = sorted(list(products["train"]["id"]) + list(products["extra"]["id"]))
-    assert published == sorted(f"good-{i}" for i in range(1, 19))
+    published = sorted(id_ for split in products.values() for id_ in split["id"])
+    assert published == sorted(f"good-{i}" for i in range(1, 21))
 
     dead_dir = _latest(root, "dead_letter_ingest")
     dead = pl.read_parquet(dead_dir / "data" / "*.parquet")
-    assert dead.height == 10
+    assert dead.height == 11
     for row in dead.iter_rows(named=True):
         assert row["reason"] == Path(row["file"]).stem, row
         assert row["row"] is not None and row["detail"] and row["stage"] == "ingest"
+        assert row["field"] == {"unparseable": None, "duplicate_id_conflict": "id"}.get(
+            row["reason"], "text"), row
     manifest = json.loads((_latest(root, "products") / "manifest.json").read_text())
-    assert manifest["drop_counts"] == {
-        "duplicate_exact": 1, "duplicate_id_conflict": 1, "empty_field": 1, "missing_field": 1,
-        "text_too_long": 1, "undecodable_bytes": 2, "unparseable": 3, "wrong_type": 1}
+    drop_counts = {"duplicate_exact": 1, "duplicate_id_conflict": 1, "empty_field": 1,
+                   "missing_field": 1, "text_too_long": 1, "undecodable_bytes": 3,
+                   "unparseable": 3, "wrong_type": 1}
+    assert manifest["drop_counts"] == drop_counts
+    counted = {reason: sum(int(n) for n in re.findall(rf"\.{reason}=(\d+)", counters))
+               for reason in drop_counts}
+    assert counted == drop_counts, counters
 
 
 @pytest.mark.parametrize(("yaml_text", "message"), [
@@ -118,6 +128,21 @@ def test_config_errors_exit_2_naming_the_key(tmp_path, capsys, yaml_text, messag
     assert main(["rebuild", str(config)]) == 2
     err = capsys.readouterr().err
     assert message in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_saved_dataset_dict_without_its_split_is_a_config_error(tmp_path, capsys):
+    splits = {"train": datasets.Dataset.from_dict({"text": ["a"]}),
+              "test": datasets.Dataset.from_dict({"text": ["b"]})}
+    datasets.DatasetDict(splits).save_to_disk(str(tmp_path / "saved"))
+    config = tmp_path / "rebuild.yaml"
+    for split, problem in ((None, "hf_split is not set"), ("dev", "'dev' is not one of them")):
+        source = {"name": "a", "path": "saved", "format": "hf", "hf_split": split}
+        config.write_text(f"output_root: out\nsources: [{json.dumps(source)}]\n")
+        assert main(["rebuild", str(config)]) == 2
+        err = capsys.readouterr().err
+        assert "sources[0].hf_split: the saved DatasetDict has splits ['train', 'test']" in err, err
+        assert problem in err
     assert not (tmp_path / "out").exists()
 
 

@@ -63,13 +63,27 @@ def test_parquet_rows_and_unreadable_file():
     assert bad.reason == "unreadable_file" and bad.row is None
 
 
+def test_parquet_cell_not_utf8_rejects_only_its_row():
+    buffer = io.BytesIO()
+    text = pa.array([b"ok", b"bad \xff", b"fine"], pa.binary()).view(pa.string())
+    pq.write_table(pa.table({"id": ["a", "b", "c"], "text": text}), buffer)
+    buffer.seek(0)
+    items = list(read_parquet(buffer, "f.parquet"))
+    assert [(i.row, i.values["id"]) for i in items if isinstance(i, RawRow)] == [(1, "a"), (3, "c")]
+    [bad] = [i for i in items if isinstance(i, Rejected)]
+    assert (bad.row, bad.reason, bad.field) == (2, "undecodable_bytes", "text")
+    assert "\\udcff" in bad.raw
+
+
 def test_hf_saved_dataset_and_split(tmp_path):
     import datasets
 
-    datasets.DatasetDict({"train": datasets.Dataset.from_dict({"text": ["x", "y"]})}).save_to_disk(
+    datasets.DatasetDict({"train": datasets.Dataset.from_dict({"text": ["x", "y"]}),
+                          "test": datasets.Dataset.from_dict({"text": ["z"]})}).save_to_disk(
         str(tmp_path / "ds"))
     rows = list(read_hf_dataset(str(tmp_path / "ds"), "train"))
     assert [r.values["text"] for r in rows] == ["x", "y"]
+    assert [r.values["text"] for r in read_hf_dataset(str(tmp_path / "ds"), "test")] == ["z"]
     [missing_split] = read_hf_dataset(str(tmp_path / "ds"), None)
     assert missing_split.reason == "unreadable_file" and "hf_split" in missing_split.detail
     [not_saved] = read_hf_dataset(str(tmp_path / "nothing"), None)
@@ -90,3 +104,39 @@ def test_utf8_byte_order_mark_is_not_data():
     assert csv_items == [RawRow("f.csv", 2, {"text": "hello", "label": "a"})]
     jsonl_items = list(read_jsonl(_stream(b'\xef\xbb\xbf{"text": "hi"}\n'), "f.jsonl"))
     assert jsonl_items == [RawRow("f.jsonl", 1, {"text": "hi"})]
+
+
+def test_csv_bad_byte_inside_a_multiline_cell_rejects_the_whole_row_naming_the_column():
+    data = b'id,text\nb1,"line1\nbad\xff\nend"\ng1,ok\n'
+    items = list(read_csv(_stream(data), "f.csv"))
+    assert [(i.row, i.values["id"]) for i in items if isinstance(i, RawRow)] == [(5, "g1")]
+    [bad] = [i for i in items if isinstance(i, Rejected)]
+    assert (bad.row, bad.reason, bad.field) == (2, "undecodable_bytes", "text")
+
+
+def test_csv_row_whose_quote_closes_lines_later_is_rejected_whole():
+    data = b'id,text\nbad,"opens\nfake,fragment\ncloses"x\ng1,ok\n'
+    items = list(read_csv(_stream(data), "f.csv"))
+    assert [(i.row, i.values["id"]) for i in items if isinstance(i, RawRow)] == [(5, "g1")]
+    [bad] = [i for i in items if isinstance(i, Rejected)]
+    assert (bad.row, bad.reason) == (2, "unparseable") and bad.raw.endswith('closes"x')
+
+
+def test_csv_header_that_cannot_be_decoded_makes_the_file_unreadable():
+    [bad] = read_csv(_stream(b"id,cat\xe9gorie\ng1,a\ng2,b\n"), "f.csv")
+    assert (bad.row, bad.reason) == (1, "unreadable_file")
+
+
+def test_jsonl_escaped_lone_surrogate_is_undecodable_naming_the_column():
+    data = b'{"text": "ok", "note": "x \\udc80"}\n{"text": "fine"}\n'
+    bad, good = read_jsonl(_stream(data), "f.jsonl")
+    assert (bad.row, bad.reason, bad.field) == (1, "undecodable_bytes", "note")
+    assert good == RawRow("f.jsonl", 2, {"text": "fine"})
+
+
+def test_csv_stray_quote_before_a_well_formed_quoted_line_costs_only_its_line():
+    data = b'text,label\n"oops,a\ngood1,b\n"quoted",c\n'
+    items = list(read_csv(_stream(data), "f.csv"))
+    assert [(i.row, i.values["text"]) for i in items if isinstance(i, RawRow)] == [
+        (3, "good1"), (4, "quoted")]
+    assert [(i.row, i.reason) for i in items if isinstance(i, Rejected)] == [(2, "unparseable")]

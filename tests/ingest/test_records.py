@@ -23,6 +23,11 @@ def test_document_mapping_keeps_unmapped_columns_as_metadata():
                       "metadata": '{"price": 3.5}'}
 
 
+def test_whole_number_float_label_reads_as_int_and_nan_metadata_as_null():
+    record = to_record(_row(sku=4.0, text="hello", category=3.0, price=float("nan")), DOCS)
+    assert (record["id"], record["label"], record["metadata"]) == ("4", "3", '{"price": null}')
+
+
 def test_missing_id_gets_stable_content_hash():
     record = to_record(_row(text="hello"), DOCS)
     assert record["id"] == stable_id("hello") == to_record(_row(text="hello", sku=""), DOCS)["id"]
@@ -37,6 +42,7 @@ def test_missing_id_gets_stable_content_hash():
     ({"text": "ok", "sku": [1]}, "wrong_type", "id"),
     ({"text": "ok", "category": {"a": 1}}, "wrong_type", "label"),
     ({"text": "ok", "sku": True}, "wrong_type", "id"),
+    ({"text": "ok", "category": 1.5}, "wrong_type", "label"),
 ])
 def test_bad_documents_are_rejected_with_reason_and_field(values, reason, field):
     result = to_record(_row(**values), DOCS)

@@ -46,6 +46,11 @@ def test_good_rows_survive_and_bad_rows_are_dead_lettered_with_their_reason():
                     equal_to(sorted(expected_dead)), label="dead letter locations")
         assert_that(dead | beam.Map(lambda d: d["reason"] == Path(d["file"]).stem),
                     equal_to([True] * len(expected_dead)), label="dead letter reasons")
+        assert_that(dead | beam.Map(lambda d: (d["reason"], d["field"])), equal_to([
+            ("unparseable", None), ("unparseable", None), ("undecodable_bytes", "text"),
+            ("wrong_type", "text"), ("missing_field", "text"), ("empty_field", "text"),
+            ("text_too_long", "text"), ("duplicate_id_conflict", "id")]),
+                    label="dead letter fields")
         assert_that(result["drops"], equal_to([("duplicate_exact", 1)]), label="exact repeats")
 
 
@@ -74,3 +79,14 @@ def test_duplicates_resolve_across_the_sources_of_a_dataset():
                     equal_to(["good-15", "good-16"]), label="train keeps them")
         assert_that(result["records.test"], equal_to([]), label="test repeats are dropped")
         assert_that(result["drops"], equal_to([("duplicate_exact", 1)] * 2), label="counted")
+
+
+def test_parquet_cell_that_is_not_utf8_rejects_only_its_row():
+    with TestPipeline(runner="FnApiRunner") as pipeline:
+        result = _ingest(pipeline, _spec("bad_parquet", "parquet", "*.parquet"))
+        assert_that(result["records"] | beam.Map(lambda r: r["id"]),
+                    equal_to(["good-19", "good-20"]), label="good rows")
+        assert_that(result["dead_letters"] | beam.Map(
+                        lambda d: (Path(d["file"]).name, d["row"], d["reason"], d["field"])),
+                    equal_to([("undecodable_bytes.parquet", 2, "undecodable_bytes", "text")]),
+                    label="dead letters")

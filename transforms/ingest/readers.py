@@ -4,6 +4,11 @@ A reader turns one file into a stream of `RawRow` (a parsed row and where it cam
 `Rejected` (a row that could not be parsed, with the reason). A bad row never stops the file:
 the reader moves on to the next line or row. Row numbers are 1-based: the physical line for JSONL
 and CSV (the header is line 1), the row index for Parquet and Hugging Face datasets.
+
+Bytes that are not valid in the source encoding are kept through parsing as lone surrogates
+(Python's `surrogateescape`), so a row with a bad byte is still split into its columns and its
+rejection names the column; a JSON `\udc80` escape is caught the same way. No string with a lone
+surrogate leaves a reader: it could not be written as UTF-8 further down.
 """
 
 import codecs
@@ -46,28 +51,59 @@ class Rejected:
 def preview(raw: Any) -> str:
     """A bounded, printable form of a raw value for the dead-letter dataset."""
     text = raw if isinstance(raw, str) else json.dumps(raw, ensure_ascii=False, default=str)
-    return text[:RAW_PREVIEW_CHARS]
+    return _printable(text)[:RAW_PREVIEW_CHARS]
 
 
-def _bytes_preview(line: bytes) -> str:
-    return line.decode("utf-8", errors="backslashreplace").rstrip("\r\n")[:RAW_PREVIEW_CHARS]
+def _printable(text: str) -> str:
+    """Lone surrogates (undecodable bytes) shown as `\\udcNN`, so the preview is valid UTF-8."""
+    return text.encode("utf-8", errors="backslashreplace").decode("utf-8")
+
+
+def _undecodable(value: Any, column: str | None = None) -> str | None:
+    """The column holding a lone surrogate (an undecodable byte or a JSON `\\udc..` escape), if any;
+    `""` for a bare string."""
+    if isinstance(value, str):
+        return None if value.isascii() or _encodes(value) else (column or "")
+    if isinstance(value, dict):
+        pairs: Iterable = ((_printable(str(key)) if column is None else column, part)
+                           for key, item in value.items() for part in (key, item))
+    elif isinstance(value, list | tuple):
+        pairs = ((column, item) for item in value)
+    else:
+        return None
+    found = (_undecodable(item, name) for name, item in pairs)
+    return next((name for name in found if name is not None), None)
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _checked(file: str, row: int, values: dict[str, Any], encoding: str) -> RawRow | Rejected:
+    """The row, or its rejection when a column holds text that is not valid `encoding`."""
+    column = _undecodable(values)
+    if column is None:
+        return RawRow(file, row, values)
+    return Rejected(file, row, "undecodable_bytes", f"column {column!r} is not valid {encoding}",
+                    field=column, raw=preview(values))
 
 
 def read_jsonl(stream: BinaryIO, file: str, encoding: str = "utf-8") -> Iterator[RawRow | Rejected]:
     """One JSON object per line; blank lines are skipped."""
     for line_number, line in enumerate(stream, start=1):
-        try:
-            text = line.decode(_decoder(encoding, line_number == 1))
-        except UnicodeDecodeError as error:
-            yield Rejected(file, line_number, "undecodable_bytes",
-                           f"not valid {encoding} at byte {error.start}", raw=_bytes_preview(line))
-            continue
+        text = line.decode(_decoder(encoding, line_number == 1), errors="surrogateescape")
         if not text.strip():
             continue
         try:
             values = json.loads(text)
         except json.JSONDecodeError as error:
-            yield Rejected(file, line_number, "unparseable", f"invalid JSON: {error.msg}",
+            undecodable = _undecodable(text) is not None
+            yield Rejected(file, line_number, "undecodable_bytes" if undecodable else "unparseable",
+                           f"not valid {encoding}" if undecodable else f"invalid JSON: {error.msg}",
                            raw=preview(text.rstrip("\r\n")))
             continue
         if not isinstance(values, dict):
@@ -75,7 +111,7 @@ def read_jsonl(stream: BinaryIO, file: str, encoding: str = "utf-8") -> Iterator
                            f"expected a JSON object, got {type(values).__name__}",
                            raw=preview(text.rstrip("\r\n")))
             continue
-        yield RawRow(file, line_number, values)
+        yield _checked(file, line_number, values, encoding)
 
 
 def _decoder(encoding: str, first_line: bool) -> str:
@@ -87,35 +123,27 @@ def _decoder(encoding: str, first_line: bool) -> str:
 class _DecodedLines:
     """The lines of a binary stream, decoded one by one, for `csv.reader`.
 
-    Undecodable lines are set aside as `Rejected`. The lines handed out since the last row
-    boundary are remembered with their physical numbers, so a row can name the line it starts
-    on, and after a parse error all but its first line can be pushed back and read again.
+    The lines handed out since the last row boundary are remembered with their physical numbers,
+    so a row can name the line it starts on, and after a parse error its later lines can be
+    pushed back and read again.
     """
 
-    def __init__(self, stream: BinaryIO, file: str, encoding: str) -> None:
+    def __init__(self, stream: BinaryIO, encoding: str) -> None:
         self._stream = stream
-        self._file = file
         self._encoding = encoding
         self._physical = 0
         self._pushed_back: list[tuple[int, str]] = []
         self._since_boundary: list[tuple[int, str]] = []
-        self.rejected: list[Rejected] = []
 
     def __iter__(self) -> "_DecodedLines":
         return self
 
     def __next__(self) -> str:
-        while not self._pushed_back:
+        if not self._pushed_back:
             line = next(self._stream)  # StopIteration ends the reader
             self._physical += 1
-            try:
-                text = line.decode(_decoder(self._encoding, self._physical == 1))
-            except UnicodeDecodeError as error:
-                self.rejected.append(
-                    Rejected(self._file, self._physical, "undecodable_bytes",
-                             f"not valid {self._encoding} at byte {error.start}",
-                             raw=_bytes_preview(line)))
-                continue
+            text = line.decode(_decoder(self._encoding, self._physical == 1),
+                               errors="surrogateescape")
             self._pushed_back.append((self._physical, text))
         number, text = self._pushed_back.pop(0)
         self._since_boundary.append((number, text))
@@ -130,15 +158,24 @@ class _DecodedLines:
         self._pushed_back = lines + self._pushed_back
 
 
+def _closes_a_quoted_field(line: str) -> bool:
+    """Whether a line ends a quoted field opened on an earlier line: a CSV line that stands
+    alone holds an even number of quote characters, one that closes a field an odd number."""
+    return line.count('"') % 2 == 1
+
+
 def read_csv(stream: BinaryIO, file: str, encoding: str = "utf-8",
              delimiter: str = ",") -> Iterator[RawRow | Rejected]:
     """A header row, then one record per row; empty cells read as missing values.
 
-    A row the csv module cannot parse (e.g. an unterminated quote, which would swallow the rest of
-    the file) costs only its first line: that line goes to dead letter and parsing restarts on the
-    next one, so the good rows after it are still read.
+    A row the csv module cannot parse costs only that row. When a stray quote opened a field that
+    never closes properly, the row is only its first line: it goes to dead letter and parsing
+    restarts on the next line, so the good rows the quote swallowed are still read. When the
+    failing line closes a field opened on an earlier line, the lines between belong to the bad row
+    and go to dead letter with it. A header that cannot be decoded or parsed makes the file
+    unreadable: without column names no row can be read.
     """
-    lines = _DecodedLines(stream, file, encoding)
+    lines = _DecodedLines(stream, encoding)
     reader = csv.reader(lines, delimiter=delimiter, strict=True)
     header: list[str] | None = None
     while True:
@@ -148,21 +185,26 @@ def read_csv(stream: BinaryIO, file: str, encoding: str = "utf-8",
             cells = None
         except csv.Error as error:
             cells = error
-        yield from lines.rejected
-        lines.rejected.clear()
         consumed = lines.row_boundary()
         if cells is None:
             break
-        if isinstance(cells, csv.Error):
-            (line_number, text), rest = consumed[0], consumed[1:]
-            yield Rejected(file, line_number, "unparseable", f"invalid CSV: {cells}",
-                           raw=preview(text.rstrip("\r\n")))
-            lines.push_back(rest)
-            reader = csv.reader(lines, delimiter=delimiter, strict=True)
-            continue
         start = consumed[0][0]
         if header is None:
+            problem = (f"invalid CSV: {cells}" if isinstance(cells, csv.Error)
+                       else f"not valid {encoding}" if _undecodable(cells) is not None else None)
+            if problem:
+                yield Rejected(file, start, "unreadable_file", f"header line: {problem}",
+                               raw=preview(consumed[0][1].rstrip("\r\n")))
+                return
             header = cells
+            continue
+        if isinstance(cells, csv.Error):
+            whole_row = len(consumed) > 1 and _closes_a_quoted_field(consumed[-1][1])
+            bad_lines = consumed if whole_row else consumed[:1]
+            yield Rejected(file, start, "unparseable", f"invalid CSV: {cells}",
+                           raw=preview("".join(text for _, text in bad_lines).rstrip("\r\n")))
+            lines.push_back(consumed[len(bad_lines):])
+            reader = csv.reader(lines, delimiter=delimiter, strict=True)
             continue
         if not any(cell.strip() for cell in cells):
             continue
@@ -172,19 +214,41 @@ def read_csv(stream: BinaryIO, file: str, encoding: str = "utf-8",
                            raw=preview(delimiter.join(cells)))
             continue
         values = {name: (cell if cell != "" else None) for name, cell in zip(header, cells)}
-        yield RawRow(file, start, values)
+        yield _checked(file, start, values, encoding)
+
+
+def _arrow_rows(file: str, batches: Iterable[pa.RecordBatch | pa.Table]) -> Iterator[RawRow | Rejected]:
+    """Rows of Arrow batches. A string cell that is not valid UTF-8 rejects only its row."""
+    row_number = 0
+    for batch in batches:
+        try:
+            rows = batch.to_pylist()
+        except UnicodeDecodeError:
+            rows = [_arrow_row(batch, index) for index in range(batch.num_rows)]
+        for values in rows:
+            row_number += 1
+            yield _checked(file, row_number, values, "utf-8")
+
+
+def _arrow_row(batch: pa.RecordBatch | pa.Table, index: int) -> dict[str, Any]:
+    """One row, with invalid UTF-8 in a string column kept as lone surrogates for `_checked`."""
+    values = {}
+    for name, column in zip(batch.column_names, batch.columns):
+        cell = column.slice(index, 1)
+        try:
+            [values[name]] = cell.to_pylist()
+        except UnicodeDecodeError:
+            # A nested column has no one string to keep: a lone surrogate stands in for it.
+            textual = pa.types.is_string(cell.type) or pa.types.is_large_string(cell.type)
+            values[name] = (cell.cast(pa.large_binary()).to_pylist()[0].decode(
+                "utf-8", errors="surrogateescape") if textual else "\udcff")
+    return values
 
 
 def read_parquet(stream: BinaryIO, file: str) -> Iterator[RawRow | Rejected]:
     """Rows of a Parquet file, read one record batch at a time."""
     try:
-        parquet = pq.ParquetFile(stream)
-        batches: Iterable = parquet.iter_batches(batch_size=4096)
-        row_number = 0
-        for batch in batches:
-            for values in batch.to_pylist():
-                row_number += 1
-                yield RawRow(file, row_number, values)
+        yield from _arrow_rows(file, pq.ParquetFile(stream).iter_batches(batch_size=4096))
     except (pa.ArrowException, OSError) as error:  # a damaged or non-Parquet file
         yield Rejected(file, None, "unreadable_file", f"cannot read Parquet: {error}")
 
@@ -204,5 +268,4 @@ def read_hf_dataset(path: str, split: str | None) -> Iterator[RawRow | Rejected]
                            f"saved DatasetDict has splits {sorted(loaded)}; set hf_split to one")
             return
         loaded = loaded[split]
-    for row_number, values in enumerate(loaded, start=1):
-        yield RawRow(path, row_number, values)
+    yield from _arrow_rows(path, loaded.with_format("arrow").iter(batch_size=4096))

@@ -47,15 +47,15 @@ class _Reject(Exception):
 
 
 def _string(values: dict[str, Any], mapping: FieldMapping, canonical: str, *,
-            required: bool, allow_int: bool = False) -> str | None:
+            required: bool, allow_whole_number: bool = False) -> str | None:
     column = mapping.column(canonical)
     value = values.get(column)
     if value is None:
         if required:
             raise _Reject("missing_field", canonical, f"column {column!r} is missing or null")
         return None
-    if allow_int and isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
+    if allow_whole_number and _is_whole_number(value):
+        value = str(int(value))
     if not isinstance(value, str):
         raise _Reject("wrong_type", canonical,
                       f"column {column!r} must be a string, got {type(value).__name__}")
@@ -64,6 +64,14 @@ def _string(values: dict[str, Any], mapping: FieldMapping, canonical: str, *,
             raise _Reject("empty_field", canonical, f"column {column!r} is empty")
         return None
     return value
+
+
+def _is_whole_number(value: Any) -> bool:
+    """Ids and labels may be numbers; a float label like `3.0` is how pandas writes an int column
+    with missing values, so it reads as "3"."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
 
 
 def _text(values: dict[str, Any], mapping: FieldMapping, canonical: str) -> str:
@@ -95,15 +103,26 @@ def _grade(values: dict[str, Any], mapping: FieldMapping) -> float:
 def _metadata(values: dict[str, Any], mapping: FieldMapping, claimed: set[str]) -> str | None:
     if not mapping.keep_unmapped_as_metadata:
         return None
-    rest = {k: v for k, v in values.items() if k not in claimed}
+    rest = {k: _json_value(v) for k, v in values.items() if k not in claimed}
     return json.dumps(rest, sort_keys=True, ensure_ascii=False, default=str) if rest else None
+
+
+def _json_value(value: Any) -> Any:
+    """NaN and infinities become null: strict JSON parsers reject them."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_value(v) for v in value]
+    return value
 
 
 def _document(values: dict[str, Any], mapping: FieldMapping) -> dict[str, Any]:
     text = _text(values, mapping, "text")
-    doc_id = _string(values, mapping, "id", required=False, allow_int=True) or stable_id(text)
-    label = _string(values, mapping, "label", required=False, allow_int=True)
-    domain = _string(values, mapping, "domain", required=False, allow_int=True)
+    doc_id = _string(values, mapping, "id", required=False, allow_whole_number=True) or stable_id(text)
+    label = _string(values, mapping, "label", required=False, allow_whole_number=True)
+    domain = _string(values, mapping, "domain", required=False, allow_whole_number=True)
     claimed = {mapping.column(c) for c in ("text", "id", "label", "domain")}
     return {"id": doc_id, "text": text, "label": label, "domain": domain,
             "metadata": _metadata(values, mapping, claimed)}
@@ -111,7 +130,7 @@ def _document(values: dict[str, Any], mapping: FieldMapping) -> dict[str, Any]:
 
 def _judgement(values: dict[str, Any], mapping: FieldMapping) -> dict[str, Any]:
     query = _text(values, mapping, "query")
-    doc_id = _string(values, mapping, "doc_id", required=True, allow_int=True)
+    doc_id = _string(values, mapping, "doc_id", required=True, allow_whole_number=True)
     grade = _grade(values, mapping)
     claimed = {mapping.column(c) for c in ("query", "doc_id", "grade")}
     return {"query": query, "doc_id": doc_id, "grade": grade,
