@@ -6,7 +6,6 @@ from typing import Any
 import apache_beam as beam
 
 from pipelines.config import RebuildConfig
-from transforms.embed.transform import vectors_of
 from transforms.publish import store, versioning
 from transforms.publish.transform import PublishSpec
 
@@ -81,13 +80,13 @@ def read_parent(pipeline: beam.Pipeline, root: str, parent: Parent, label: str,
 
 
 def plan_train_outputs(config: RebuildConfig, stage: str, outputs: tuple[tuple[str, str], ...],
-                       section: dict[str, Any], parents: list[Parent], code_paths: tuple[str, ...],
+                       section: dict[str, Any], parents: list[Parent], stage_module: str,
                        run_id: str, started_at: float, num_shards: int,
                        models: dict[str, str], context: tuple[Any, ...]) -> list[PlannedDataset]:
     """The planned versions of a model stage's (dataset, kind) outputs, each one `train` split,
     all versioned by the same config section, parent versions and code."""
     versions = {p.dataset: p.version for p in parents}
-    code = versioning.code_version(code_paths)
+    code = versioning.code_version(stage_module)
     commit = versioning.git_commit()
     planned = []
     for name, kind in outputs:
@@ -105,13 +104,3 @@ def plan_train_outputs(config: RebuildConfig, stage: str, outputs: tuple[tuple[s
 def slim_document(record: dict) -> dict:
     """What pairing a document with its vector needs (the side the join holds in memory)."""
     return {"id": record["id"], "text": record["text"], "label": record["label"]}
-
-
-def read_vectors(pipeline: beam.Pipeline, files: list[str], label: str) -> beam.PCollection:
-    """(text_hash, vector) pairs of embeddings files. Each consumer should read its own: the
-    local runner holds a PCollection in memory when two steps consume it."""
-    return (pipeline
-            | f"List embeddings files ({label})" >> beam.Create(files)
-            | f"Read embeddings ({label})" >> beam.io.ReadAllFromParquetBatched(
-                columns=["text_hash", "embedding"])
-            | f"Vectors ({label})" >> beam.FlatMap(vectors_of))

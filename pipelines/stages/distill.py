@@ -12,14 +12,13 @@ from pipelines.stages.common import (
     latest_parent,
     plan_train_outputs,
     read_parent,
-    read_vectors,
     require_device,
     require_split,
     slim_document,
     stage_settings,
 )
 from pipelines.stages.embed import DATASET as EMBEDDINGS
-from pipelines.stages.embed import encoder_location
+from pipelines.stages.embed import encoder_location, read_vectors
 from transforms.distill.krr_st import KrrStConfig
 from transforms.distill.synthetic_set import DistillSettings
 from transforms.distill.transform import DistillFn, MaterialiseRealTexts
@@ -32,8 +31,6 @@ from transforms.student.model import StudentConfig, TokenEmbeddingTable, table_i
 DISTILLED = "distilled"
 CORESET = "distilled_coreset"
 DEAD_LETTER = "dead_letter_distill"
-CODE = ("transforms/distill", "transforms/student", "transforms/embed",
-        "pipelines/stages/distill.py")
 
 
 def enabled(config: RebuildConfig) -> bool:
@@ -94,7 +91,7 @@ def plan(config: RebuildConfig, run_id: str, started_at: float) -> list[PlannedD
     return plan_train_outputs(
         config, "distill", ((DISTILLED, "distilled"), (CORESET, "document"),
                             (DEAD_LETTER, "dead_letter")),
-        section, [source, embeddings], CODE, run_id, started_at, settings.num_shards, models,
+        section, [source, embeddings], __name__, run_id, started_at, settings.num_shards, models,
         (source, embeddings, table.dim))
 
 

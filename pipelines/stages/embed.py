@@ -13,18 +13,16 @@ from pipelines.stages.common import (
     PlannedDataset,
     latest_parent,
     read_parent,
-    read_vectors,
     require_device,
 )
 from transforms.embed.encoder import EncoderSettings, EncoderUnavailable, encoder_identity
 from transforms.embed.handler import SentenceEncoderModelHandler
-from transforms.embed.transform import EmbedTexts
+from transforms.embed.transform import EmbedTexts, vectors_of
 from transforms.publish import store, versioning
 from transforms.publish.transform import DatasetOutput, Publish, PublishSpec
 
 DATASET = "embeddings"
 TEXT_FIELD = {"document": "text", "judgement": "query"}
-CODE = ("transforms/embed", "pipelines/stages/embed.py")
 PRUNED_SOURCE = "pruned_source"  # the prune stage's output dataset
 
 
@@ -69,7 +67,7 @@ def plan(config: RebuildConfig, run_id: str, started_at: float) -> list[PlannedD
     parents = [latest_parent(config.root, name, "embed") for name in datasets_to_embed(config)]
     section = {"model": identity, "max_length": settings.max_length,
                "datasets": [p.dataset for p in parents]}
-    code = versioning.code_version(CODE)
+    code = versioning.code_version(__name__)
     versions = {p.dataset: p.version for p in parents}
     version = versioning.version_id(DATASET, "embed", section, [], versions, code)
     spec = PublishSpec(root=config.root, dataset=DATASET, version=version, kind="embedding",
@@ -111,3 +109,13 @@ def build(pipeline: beam.Pipeline, config: RebuildConfig, planned: list[PlannedD
         lambda _: ("no_real_token", 1))
     pipeline | Publish("embed", [DatasetOutput(item.spec, {"train": embedded["embeddings"]},
                                                drops)])
+
+
+def read_vectors(pipeline: beam.Pipeline, files: list[str], label: str) -> beam.PCollection:
+    """(text_hash, vector) pairs of embeddings files. Each consumer should read its own: the
+    local runner holds a PCollection in memory when two steps consume it."""
+    return (pipeline
+            | f"List embeddings files ({label})" >> beam.Create(files)
+            | f"Read embeddings ({label})" >> beam.io.ReadAllFromParquetBatched(
+                columns=["text_hash", "embedding"])
+            | f"Vectors ({label})" >> beam.FlatMap(vectors_of))

@@ -10,7 +10,6 @@ from transforms.publish import store, versioning
 from transforms.publish.transform import DatasetOutput, Publish, PublishSpec
 
 DEAD_LETTER = "dead_letter_ingest"
-CODE = ("transforms/ingest", "pipelines/stages/ingest.py")
 
 
 def _source_spec(config: RebuildConfig, source: SourceConfig, order: int,
@@ -27,7 +26,7 @@ def _source_spec(config: RebuildConfig, source: SourceConfig, order: int,
 
 def plan(config: RebuildConfig, run_id: str, started_at: float) -> list[PlannedDataset]:
     """One dataset per `dataset` name in the sources (splits from `split`), plus the dead letters."""
-    code = versioning.code_version(CODE)
+    code = versioning.code_version(__name__)
     commit = versioning.git_commit()
     settings = config.stages.ingest.model_dump()
     # The files listed here are the ones fingerprinted and the ones build reads: a file that
@@ -37,7 +36,8 @@ def plan(config: RebuildConfig, run_id: str, started_at: float) -> list[PlannedD
     for source in config.sources:
         fingerprint = (versioning.folder_fingerprint if source.format == "hf"
                        else versioning.file_fingerprint)
-        fingerprints[source.name] = [fingerprint(f) for f in files[source.name]]
+        fingerprints[source.name] = [{"source": source.name, **fingerprint(f)}
+                                     for f in files[source.name]]
     outputs = [(name, sources[0].kind, tuple(s.split for s in sources), sources)
                for name, sources in _groups(config).items()]
     outputs.append((DEAD_LETTER, "dead_letter", ("train",), list(config.sources)))

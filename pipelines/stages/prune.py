@@ -12,13 +12,13 @@ from pipelines.stages.common import (
     latest_parent,
     plan_train_outputs,
     read_parent,
-    read_vectors,
     require_split,
     slim_document,
     stage_settings,
 )
 from pipelines.stages.embed import DATASET as EMBEDDINGS
 from pipelines.stages.embed import PRUNED_SOURCE as PRUNED
+from pipelines.stages.embed import read_vectors
 from transforms.embed.transform import AttachEmbeddings, RecordGroup
 from transforms.prune.label_mapping import retained_count
 from transforms.prune.transform import KeepSourceRows, PruneSettings, PruneSource
@@ -26,7 +26,6 @@ from transforms.publish.transform import DatasetOutput, Publish
 
 RANKING = "class_ranking"
 DEAD_LETTER = "dead_letter_prune"
-CODE = ("transforms/prune", "transforms/embed", "pipelines/stages/prune.py")
 SOURCE_REASONS = ("missing_embedding", "missing_label")
 
 
@@ -91,7 +90,7 @@ def plan(config: RebuildConfig, run_id: str, started_at: float) -> list[PlannedD
     return plan_train_outputs(
         config, "prune", ((PRUNED, "document"), (RANKING, "class_ranking"),
                           (DEAD_LETTER, "dead_letter")),
-        section, [source, target, embeddings], CODE, run_id, started_at, settings.num_shards,
+        section, [source, target, embeddings], __name__, run_id, started_at, settings.num_shards,
         embeddings.manifest["models"], (source, target, embeddings))
 
 

@@ -30,7 +30,6 @@ from transforms.qgen.transform import (
 
 QUERIES = "synthetic_queries"
 DEAD_LETTER = "dead_letter_qgen"
-CODE = ("transforms/qgen", "pipelines/stages/qgen.py")
 TRAINING_KEYS = ("grades", "mode", "generator", "classifier", "train_steps", "classifier_steps",
                  "train_batch_size", "lr", "classifier_lr", "max_document_tokens",
                  "max_query_tokens")
@@ -76,7 +75,8 @@ def plan(config: RebuildConfig, run_id: str, started_at: float) -> list[PlannedD
     identities = {"generator_base": _identity(settings.generator, "generator"),
                   "classifier_base": _identity(settings.classifier, "classifier")}
     training = {key: getattr(settings, key) for key in TRAINING_KEYS}
-    code = versioning.code_version(CODE)
+    # The models depend on the training code, not on how their queries are published.
+    code = versioning.code_version(TrainModelsFn.__module__)
     model_version = versioning.version_id(
         "qgen_models", "qgen", {"training": training, "seed": train_seed(config), **identities},
         [],
@@ -88,7 +88,7 @@ def plan(config: RebuildConfig, run_id: str, started_at: float) -> list[PlannedD
     parents = [judgements, documents] + ([target] if target.dataset != documents.dataset else [])
     return plan_train_outputs(
         config, "qgen", ((QUERIES, "synthetic_query"), (DEAD_LETTER, "dead_letter")), section,
-        parents, CODE, run_id, started_at, settings.num_shards, models,
+        parents, __name__, run_id, started_at, settings.num_shards, models,
         (judgements, documents, target))
 
 

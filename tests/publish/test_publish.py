@@ -90,9 +90,61 @@ def test_crash_during_promote_before_manifest_is_invisible_and_recovered(tmp_pat
     monkeypatch.setattr(store, "write_json", crash_on_manifest)
     with pytest.raises(Exception, match="injected crash"):
         _publish([(_spec(tmp_path, "docs", "v1", "r1"), GOOD)])
-    assert (tmp_path / "docs" / "v1" / "data").exists(), "files were moved, manifest was not"
+    assert (tmp_path / "docs" / ".staging" / "v1-r1" / store.ASSEMBLED / "data").exists(), \
+        "files were moved, manifest was not"
+    assert not (tmp_path / "docs" / "v1").exists()
     assert store.list_versions(str(tmp_path), "docs") == []
     assert store.latest_version(str(tmp_path), "docs") is None
     monkeypatch.undo()
     _publish([(_spec(tmp_path, "docs", "v1", "r2"), GOOD)])
     assert store.list_versions(str(tmp_path), "docs") == ["v1"]
+
+
+def test_crash_while_moving_files_shows_no_version_and_manifest_comes_last(tmp_path, monkeypatch):
+    rename = store.FileSystems.rename
+    written = []
+
+    def move_first_then_crash(sources, destinations):
+        rename(sources[:1], destinations[:1])
+        raise RuntimeError("injected crash while moving files")
+
+    monkeypatch.setattr(store.FileSystems, "rename", move_first_then_crash)
+    monkeypatch.setattr(store, "write_json", lambda path, value: written.append(path))
+    with pytest.raises(Exception, match="injected crash"):
+        _publish([(_spec(tmp_path, "docs", "v1", "r1", num_shards=2), GOOD)])
+    assert not any(path.endswith(store.MANIFEST) for path in written)
+    assert store.list_versions(str(tmp_path), "docs") == []
+    assert store.latest_version(str(tmp_path), "docs") is None
+    monkeypatch.undo()
+    _publish([(_spec(tmp_path, "docs", "v1", "r2", num_shards=2), GOOD)])
+    assert store.read_manifest(str(tmp_path), "docs", "v1")["rows"] == 20
+
+
+def test_version_folder_left_without_manifest_is_replaced(tmp_path):
+    leftover = tmp_path / "docs" / "v1" / "data"
+    leftover.mkdir(parents=True)
+    (leftover / "train-00000-of-00003.parquet").write_bytes(b"stale shard of a crashed run")
+    _publish([(_spec(tmp_path, "docs", "v1", "r1"), GOOD)])
+    assert sorted(p.name for p in leftover.iterdir()) == ["train-00000-of-00001.parquet"]
+    assert store.read_manifest(str(tmp_path), "docs", "v1")["rows"] == 20
+
+
+def test_concurrent_run_that_published_first_is_left_intact(tmp_path, monkeypatch):
+    _publish([(_spec(tmp_path, "docs", "v1", "winner", num_shards=2), GOOD)])
+    published = sorted(p.name for p in (tmp_path / "docs" / "v1" / "data").iterdir())
+    exists = store.FileSystems.exists
+    manifest = str(tmp_path / "docs" / "v1" / store.MANIFEST)
+    checks = []
+
+    def manifest_not_yet_written_at_first_check(path):
+        if path == manifest and not checks:
+            checks.append(path)
+            return False
+        return exists(path)
+
+    monkeypatch.setattr(store.FileSystems, "exists", manifest_not_yet_written_at_first_check)
+    _publish([(_spec(tmp_path, "docs", "v1", "loser", num_shards=1), GOOD)])
+    monkeypatch.undo()
+    assert sorted(p.name for p in (tmp_path / "docs" / "v1" / "data").iterdir()) == published
+    assert store.read_manifest(str(tmp_path), "docs", "v1")["run_id"] == "winner"
+    assert not (tmp_path / "docs" / ".staging" / "v1-loser").exists()

@@ -13,6 +13,7 @@ crash at any point leaves either the old state or the new one.
 """
 
 import json
+import os
 import posixpath
 from typing import Any
 
@@ -21,6 +22,7 @@ from apache_beam.io.filesystems import FileSystems
 MANIFEST = "manifest.json"
 LATEST = "LATEST"
 STAGING = ".staging"
+ASSEMBLED = "version"  # inside a staging folder: the version folder being assembled
 
 
 def join(*parts: str) -> str:
@@ -126,17 +128,38 @@ def promote(staging: str, files: list[str], final: str, manifest: dict[str, Any]
     """Move staged files (paths relative to `staging`) into the version folder, manifest last.
 
     A version that is already published is left alone (a retried or concurrent run built the
-    same content). A folder left by a crash during an earlier promote has no manifest; it is
-    cleared first.
+    same content). On a local filesystem the files and manifest are assembled in a folder inside
+    staging that then becomes the version folder by one rename, so a concurrent run of the same
+    version cannot mix its files in. Object stores have no folder rename: files move one by one
+    and the manifest is written after them. A folder left by a crash during an earlier promote has
+    no manifest; it is cleared first.
     """
     if FileSystems.exists(join(final, MANIFEST)):
         delete_folder(staging)
         return
-    delete_folder(final)
-    parents = sorted({posixpath.dirname(join(final, f)) for f in files} | {final})
+    local = "://" not in final
+    target = join(staging, ASSEMBLED) if local else final
+    if not local:
+        delete_folder(final)
+    parents = sorted({posixpath.dirname(join(target, f)) for f in files} | {target})
     for parent in parents:  # object stores have no folders; a local filesystem needs them
-        if "://" not in parent and not FileSystems.exists(parent):
+        if local and not FileSystems.exists(parent):
             FileSystems.mkdirs(parent)
-    FileSystems.rename([join(staging, f) for f in files], [join(final, f) for f in files])
-    write_json(join(final, MANIFEST), manifest)
+    FileSystems.rename([join(staging, f) for f in files], [join(target, f) for f in files])
+    write_json(join(target, MANIFEST), manifest)
+    if local:
+        _rename_folder(target, final)
     delete_folder(staging)
+
+
+def _rename_folder(assembled: str, final: str) -> None:
+    """Make `assembled` the version folder in one step."""
+    try:
+        os.rename(assembled, final)
+    except OSError:
+        if FileSystems.exists(join(final, MANIFEST)):
+            return  # a concurrent run published the same version first
+        if not FileSystems.exists(final):
+            raise
+        delete_folder(final)  # left without a manifest by a crash of an earlier promote
+        os.rename(assembled, final)
