@@ -7,7 +7,7 @@ from pathlib import Path
 import apache_beam as beam
 import pytest
 
-from transforms.publish import store
+from transforms.publish import store, versioning
 from transforms.publish.transform import DatasetOutput, Publish, PublishSpec
 
 GOOD = [{"id": str(i), "text": f"text {i}", "label": "a", "domain": None, "metadata": None}
@@ -148,3 +148,22 @@ def test_concurrent_run_that_published_first_is_left_intact(tmp_path, monkeypatc
     assert sorted(p.name for p in (tmp_path / "docs" / "v1" / "data").iterdir()) == published
     assert store.read_manifest(str(tmp_path), "docs", "v1")["run_id"] == "winner"
     assert not (tmp_path / "docs" / ".staging" / "v1-loser").exists()
+
+
+def test_version_counts_each_input_with_its_source_and_path():
+    train = {"source": "train", "path": "a.csv", "sha256": "1"}
+    test = {"source": "test", "path": "b.csv", "sha256": "2"}
+    swapped = [dict(train, sha256="2"), dict(test, sha256="1")]
+    assert (versioning.version_id("d", "ingest", {}, [train, test], {}, "c")
+            != versioning.version_id("d", "ingest", {}, swapped, {}, "c"))
+    assert (versioning.version_id("d", "ingest", {}, [train, test], {}, "c")
+            == versioning.version_id("d", "ingest", {}, [dict(train), dict(test)], {}, "c"))
+
+
+def test_code_version_covers_the_modules_a_stage_borrows():
+    files = {f.relative_to(versioning.PROJECT_ROOT).as_posix()
+             for f in versioning.code_files("pipelines.stages.qgen")}
+    assert {"pipelines/stages/qgen.py", "transforms/qgen/training.py",
+            "transforms/embed/transform.py", "transforms/ingest/transform.py",
+            "transforms/publish/store.py", "schemas/datasets.py"} <= files
+    assert "pipelines/cli.py" not in files and "transforms/distill/krr_st.py" not in files
