@@ -12,7 +12,12 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+# Beam logs an import-time warning through the root logger, which would configure it and print
+# before `_configure_logging` runs; a handler on the root logger keeps that from happening.
+logging.getLogger().addHandler(logging.NullHandler())
+
 from pipelines.config import ConfigError, load_config
+from pipelines.runner import BeamFlagError, check_beam_args
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -25,7 +30,7 @@ def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths))]
     lines.append("  ".join("-" * w for w in widths))
     lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
-    return "\n".join(lines)
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def _configure_logging(verbose: bool) -> None:
@@ -48,6 +53,11 @@ def _rebuild(args: argparse.Namespace, beam_args: list[str]) -> int:
 
     if args.stage and args.stage not in STAGES:
         print(f"error: unknown stage {args.stage!r}; known: {', '.join(STAGES)}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        check_beam_args(beam_args)
+    except BeamFlagError as error:
+        print(f"error: Beam flags: {error}", file=sys.stderr)
         return EXIT_USAGE
     try:
         config = load_config(args.config)
@@ -81,6 +91,12 @@ def _datasets(args: argparse.Namespace) -> int:
                 print(f"no published datasets under {args.root}")
                 return 0
             print(_table(rows, ["dataset", "latest", "versions", "rows", "stage", "created_at"]))
+        elif args.action == "versions":
+            root, _, dataset = args.dataset.rstrip("/").rpartition("/")
+            rows = catalog.list_versions(root, dataset)
+            if not rows:
+                raise ValueError(f"{args.dataset!r}: no published versions")
+            print(_table(rows, ["version", "rows", "created_at", "git_commit", "current"]))
         elif args.action == "show":
             ref = catalog.parse_ref(args.ref)
             print(json.dumps(store.read_manifest(ref.root, ref.dataset, ref.version), indent=2))
@@ -94,7 +110,7 @@ def _datasets(args: argparse.Namespace) -> int:
                                   "; ".join(f"{k}: {v}" for k, v in schema.items() if v)))
             if result["label_column"]:
                 print(f"\n{result['label_column']} distribution changes:")
-                print(_table(result["labels"], ["label", "a", "b", "change"])
+                print(_table(result["labels"], [result["label_column"], "a", "b", "change"])
                       if result["labels"] else "  none")
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -105,17 +121,22 @@ def _datasets(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="refinery", description="Rebuild versioned, validated fine-tuning datasets.")
+    verbose = argparse.ArgumentParser(add_help=False)  # -v before or after the command
+    verbose.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                         help="debug logging")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     commands = parser.add_subparsers(dest="command", required=True)
     rebuild = commands.add_parser(
-        "rebuild", help="run the stages of a config and publish their datasets",
+        "rebuild", parents=[verbose], help="run the stages of a config and publish their datasets",
         description="Any flag not listed here goes to Beam (e.g. --runner DataflowRunner, "
                     "--direct_num_workers 2).")
     rebuild.add_argument("config", help="rebuild config (YAML)")
     rebuild.add_argument("--stage", help="run only this stage")
-    datasets = commands.add_parser("datasets", help="inspect published datasets")
+    datasets = commands.add_parser("datasets", parents=[verbose], help="inspect published datasets")
     actions = datasets.add_subparsers(dest="action", required=True)
     actions.add_parser("list", help="datasets under a root").add_argument("root")
+    actions.add_parser("versions", help="a dataset's published versions; * marks LATEST"
+                       ).add_argument("dataset", help="ROOT/DATASET")
     actions.add_parser("show", help="a version's manifest").add_argument(
         "ref", help="ROOT/DATASET[@VERSION]")
     diff = actions.add_parser("diff", help="compare two versions")

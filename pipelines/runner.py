@@ -16,6 +16,30 @@ def _flag_value(args: list[str], flag: str) -> str | None:
     return None
 
 
+class BeamFlagError(ValueError):
+    """A Beam flag that no options class knows, or a value it rejects."""
+
+
+def check_beam_args(beam_args: list[str]) -> None:
+    """Reject unknown and malformed Beam flags before any work. Beam itself drops an unknown flag
+    with a warning and runs anyway, so a misspelt `--runner` would quietly run locally."""
+    parsers = []
+
+    def strict(parser) -> None:
+        def error(message: str) -> None:
+            raise BeamFlagError(message)
+
+        parser.error = error
+        parsers.append(parser)
+
+    PipelineOptions(beam_args).get_all_options(add_extra_args_fn=strict)
+    _, unknown = parsers[0].parse_known_args(beam_args)
+    flags = [arg.split("=", 1)[0] for arg in unknown if arg.startswith("-")]
+    if unknown:
+        raise BeamFlagError(f"unknown flag(s) {', '.join(flags) or ' '.join(unknown)}: neither "
+                            "refinery nor Beam's pipeline options know them")
+
+
 def pipeline_options(beam_args: list[str]) -> PipelineOptions:
     """Options for a rebuild. `--direct_num_workers N` (N > 1) runs the local runner on N
     processes unless `--direct_running_mode` says otherwise."""

@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 from pipelines.cli import main
+from pipelines.runner import check_beam_args, pipeline_options
 from transforms.publish import store
 
 BAD_INPUTS = Path(__file__).resolve().parent / "data" / "bad_inputs"
@@ -44,14 +45,14 @@ def test_example_rebuild_publishes_loadable_datasets_and_rerun_is_a_noop(example
 
 def test_changed_input_publishes_a_new_version_and_diff_shows_it(tmp_path, capsys):
     data = tmp_path / "docs.csv"
-    data.write_text("text,label\nalpha,a\nbeta,b\n")
+    data.write_text("text,label\nalpha,a\nbeta,b\nunlabelled,\n")
     config = tmp_path / "rebuild.yaml"
     config.write_text(f"output_root: {tmp_path / 'out'}\n"
                       f"sources:\n  - {{name: docs, path: {data}, format: csv}}\n")
     assert main(["rebuild", str(config)]) == 0
     root = tmp_path / "out"
     old = store.latest_version(str(root), "docs")
-    data.write_text("text,label\nalpha,a\nbeta,b\ngamma,b\n")
+    data.write_text("text,label\nalpha,a\nbeta,b\nunlabelled,\ngamma,b\n")
     assert main(["rebuild", str(config)]) == 0
     new = store.latest_version(str(root), "docs")
     assert new != old and store.list_versions(str(root), "docs") == [old, new]
@@ -59,12 +60,17 @@ def test_changed_input_publishes_a_new_version_and_diff_shows_it(tmp_path, capsy
 
     assert main(["datasets", "diff", f"{root}/docs@{old}", f"{root}/docs"]) == 0
     diff = capsys.readouterr().out
-    assert "content differs" in diff and "train  2  3  1" in diff
-    assert "b      1  2  1" in diff
+    assert "content differs" in diff and "train  3  4  1" in diff
+    assert "label  a  b  change\n" in diff and "b      1  2  1" in diff
+    assert "(none)" not in diff, "unchanged null labels are no change"
 
     assert main(["datasets", "list", str(root)]) == 0
     listing = capsys.readouterr().out
     assert new in listing and "docs" in listing
+    assert main(["datasets", "versions", f"{root}/docs"]) == 0
+    versions = capsys.readouterr().out.splitlines()
+    assert [line.split()[:2] for line in versions[2:]] == [[old, "3"], [new, "4"]]
+    assert versions[3].endswith("*") and not versions[2].endswith("*")
     assert main(["datasets", "show", f"{root}/docs@{old}"]) == 0
     assert json.loads(capsys.readouterr().out)["version"] == old
 
@@ -151,6 +157,30 @@ def test_unknown_stage_and_missing_config_exit_2(tmp_path, capsys):
     assert "config file not found" in capsys.readouterr().err
     assert main(["rebuild", str(tmp_path / "nope.yaml"), "--stage", "polish"]) == 2
     assert "unknown stage 'polish'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--runer", "DataflowRunner"], "unknown flag(s) --runer"),
+    (["--direct_num_workers", "two"], "invalid int value: 'two'"),
+])
+def test_unknown_or_malformed_beam_flags_exit_2_before_any_work(example_config, capsys, flags,
+                                                                message):
+    assert main(["rebuild", str(example_config), *flags]) == 2
+    assert message in capsys.readouterr().err
+    assert not (example_config.parent / "out").exists()
+
+
+def test_dataflow_flags_pass_through_and_the_local_runner_is_the_default():
+    dataflow = ["--runner", "DataflowRunner", "--project", "p", "--region", "europe-west1",
+                "--temp_location", "gs://b/tmp", "--sdk_container_image", "image",
+                "--extra_package", "dist/refinery.tar.gz", "--machine_type", "n1-standard-4"]
+    check_beam_args(dataflow)
+    options = pipeline_options(dataflow).get_all_options()
+    assert (options["runner"], options["region"], options["machine_type"]) == (
+        "DataflowRunner", "europe-west1", "n1-standard-4")
+    local = pipeline_options(["--direct_num_workers", "2"]).get_all_options()
+    assert (local["runner"], local["direct_running_mode"]) == ("FnApiRunner", "multi_processing")
+    assert pipeline_options([]).get_all_options()["direct_running_mode"] == "in_memory"
 
 
 def test_local_runner_with_several_worker_processes(example_config, capsys):

@@ -9,6 +9,8 @@ from apache_beam.io.filesystems import FileSystems
 from schemas.datasets import contract_for
 from transforms.publish import store
 
+NO_LABEL = "(none)"  # how a diff shows rows whose label is null
+
 
 @dataclass(frozen=True)
 class DatasetRef:
@@ -47,18 +49,31 @@ def list_datasets(root: str) -> list[dict[str, Any]]:
     return rows
 
 
-def read_split(ref: DatasetRef, split: str) -> pl.DataFrame:
+def list_versions(root: str, dataset: str) -> list[dict[str, Any]]:
+    """Every published version of a dataset, oldest first; `current` marks the one LATEST names."""
+    latest = store.latest_version(root, dataset)
+    rows = []
+    for version in store.list_versions(root, dataset):
+        manifest = store.read_manifest(root, dataset, version)
+        rows.append({"version": version, "rows": manifest.get("rows"),
+                     "created_at": manifest.get("created_at"),
+                     "git_commit": (manifest.get("git_commit") or "")[:10],
+                     "current": "*" if version == latest else ""})
+    return rows
+
+
+def read_split(ref: DatasetRef, split: str, columns: list[str] | None = None) -> pl.DataFrame:
     manifest = store.read_manifest(ref.root, ref.dataset, ref.version)
     frames = []
     for path in store.data_files(ref.root, ref.dataset, ref.version, manifest, [split]):
         with FileSystems.open(path) as handle:
-            frames.append(pl.read_parquet(handle))
+            frames.append(pl.read_parquet(handle, columns=columns))
     return pl.concat(frames) if frames else pl.DataFrame()
 
 
 def _label_counts(ref: DatasetRef, manifest: dict[str, Any], column: str) -> pl.DataFrame:
     """Rows per label value over all splits, as signed integers so differences can go negative."""
-    frames = [read_split(ref, split).select(column) for split in manifest["splits"]]
+    frames = [read_split(ref, split, [column]) for split in manifest["splits"]]
     frames = [f for f in frames if f.width]
     frame = pl.concat(frames) if frames else pl.DataFrame({column: []}, schema={column: pl.String})
     return frame.group_by(column).agg(pl.len().cast(pl.Int64).alias("rows"))
@@ -85,12 +100,12 @@ def diff(a: DatasetRef, b: DatasetRef) -> dict[str, Any]:
     if label_column and label_column in fields_a and label_column in fields_b:
         joined = (_label_counts(a, ma, label_column).rename({"rows": "a"})
                   .join(_label_counts(b, mb, label_column).rename({"rows": "b"}),
-                        on=label_column, how="full", coalesce=True)
-                  .fill_null(0)
+                        on=label_column, how="full", coalesce=True, nulls_equal=True)
+                  .with_columns(pl.col("a", "b").fill_null(0))
                   .with_columns((pl.col("b") - pl.col("a")).alias("change"))
                   .filter(pl.col("change") != 0)
                   .sort(label_column, nulls_last=True))
-        labels = joined.rename({label_column: "label"}).to_dicts()
+        labels = joined.with_columns(pl.col(label_column).fill_null(NO_LABEL)).to_dicts()
     return {"a": f"{a.dataset}@{a.version}", "b": f"{b.dataset}@{b.version}", "rows": rows,
             "schema": schema, "label_column": label_column, "labels": labels,
             "content_equal": ma["content_hash"] == mb["content_hash"]}

@@ -31,6 +31,8 @@ def _describe_failure(result: dict[str, Any]) -> str:
 def validate_frame(frame: pd.DataFrame, contract: DatasetContract, name: str) -> ValidationSummary:
     """Run the contract's expectations over the whole staged dataset (all splits together)."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    # Worker processes log at INFO; a context logs a dozen INFO lines that would bury progress.
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
