@@ -14,6 +14,7 @@ from apache_beam.io.filesystems import FileSystems
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from transforms.embed.encoder import DEFAULT_ENCODER
+from transforms.ingest.readers import COLUMN_SAMPLE_LINES, source_columns
 from transforms.ingest.records import CANONICAL_FIELDS
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -318,6 +319,10 @@ def load_config(path: str | Path) -> RebuildConfig:
         raise ConfigError(_format_validation_error(error, path)) from None
     except TypeError as error:
         raise ConfigError(f"{path}: invalid config: {error}") from None
+    try:
+        FileSystems.get_filesystem(config.root)
+    except ValueError as error:  # e.g. gs:// without the gcp extra installed
+        raise ConfigError(f"{path}: output_root: cannot use {config.root!r}: {error}") from None
     for index, source in enumerate(config.sources):
         try:
             found = matched_files(config, source)
@@ -327,10 +332,35 @@ def load_config(path: str | Path) -> RebuildConfig:
         if not found:
             raise ConfigError(f"{path}: sources[{index}].path: no file matches "
                               f"{config.resolve(source.path)!r}")
+        folders = [f for f in found if source.format != "hf" and Path(f).is_dir()]
+        if folders:
+            raise ConfigError(f"{path}: sources[{index}].path: {folders[0]!r} is a folder; "
+                              f"use a glob such as '{folders[0]}/*.{source.format}'")
         if source.format == "hf":
             _check_hf_split(config.resolve(source.path), source.hf_split,
                             f"{path}: sources[{index}].hf_split")
+        _check_mapped_columns(source, found[0], f"{path}: sources[{index}]")
     return config
+
+
+def _check_mapped_columns(source: SourceConfig, first_file: str, where: str) -> None:
+    """Every mapped column and every required field's column must be in the source's first file:
+    a misspelt mapping would otherwise send every row to dead letter."""
+    columns = source_columns(first_file, source.format, source.encoding, source.csv_delimiter,
+                             source.hf_split)
+    if columns is None:
+        return
+    required, _ = CANONICAL_FIELDS[source.kind]
+    sampled = f" (first {COLUMN_SAMPLE_LINES:,} lines)" if source.format == "jsonl" else ""
+    for canonical in dict.fromkeys([*required, *source.fields]):
+        column = source.fields.get(canonical, canonical)
+        if column in columns:
+            continue
+        missing = f"column {column!r} is not in {first_file}{sampled}; its columns: {sorted(columns)}"
+        if canonical in source.fields:
+            raise ConfigError(f"{where}.fields.{canonical}: {missing}")
+        raise ConfigError(f"{where}: required field {canonical!r} is not mapped and {missing}; "
+                          f"map one with fields.{canonical}")
 
 
 def _check_hf_split(folder: str, split: str | None, where: str) -> None:

@@ -16,13 +16,14 @@ from apache_beam.metrics.metric import MetricsFilter
 from pipelines.config import RebuildConfig
 from pipelines.runner import pipeline_options
 from pipelines.stages import distill, embed, ingest, prune, qgen
-from pipelines.stages.common import PlannedDataset
+from pipelines.stages.common import PlanError, PlannedDataset
 from transforms.publish import store
 
 LOG = logging.getLogger(__name__)
 
-# In run order. Each module has plan(config, run_id, started_at), build(pipeline, config, planned)
-# and enabled(config).
+# In run order. Each module has plan(config, run_id, started_at), build(pipeline, config, planned),
+# enabled(config), and reads(config) / outputs(config): the datasets it reads (with the config key
+# naming each) and publishes.
 STAGES: dict[str, ModuleType] = {
     "ingest": ingest, "embed": embed, "prune": prune, "distill": distill, "qgen": qgen}
 
@@ -61,6 +62,26 @@ def _log_counters(stage: str, result: beam.runners.runner.PipelineResult) -> Non
                  ", ".join(f"{name}={value:,}" for name, value in sorted(totals.items())))
 
 
+def check_dataset_names(config: RebuildConfig, stages: list[str]) -> None:
+    """Every dataset a stage reads is a source's, another stage's that runs before it, or already
+    published under the root: a misspelt name fails here, before ingest publishes anything."""
+    known = {name for module in STAGES.values() if module.enabled(config)
+             for name in module.outputs(config)}
+    available: set[str] = set()
+    for name, module in STAGES.items():
+        if not module.enabled(config):
+            continue
+        reads = module.reads(config) if name in stages else []
+        for key, dataset in reads:
+            if dataset in available or store.latest_version(config.root, dataset):
+                continue
+            later = " (made by a later stage)" if dataset in known else ""
+            raise PlanError(f"{key}: dataset {dataset!r}{later} is not published under "
+                            f"{config.root} and no earlier stage of this config makes it; "
+                            f"the config's datasets: {', '.join(sorted(known))}")
+        available.update(module.outputs(config))
+
+
 def stages_to_run(config: RebuildConfig, stage: str | None) -> list[str]:
     if stage is not None:
         return [stage]
@@ -72,7 +93,9 @@ def rebuild(config: RebuildConfig, stage: str | None = None,
     """Run the configured stages (or one), skipping datasets whose version is published."""
     run_id = uuid.uuid4().hex[:8]
     summary: list[PublishedDataset] = []
-    for name in stages_to_run(config, stage):
+    stages = stages_to_run(config, stage)
+    check_dataset_names(config, stages)
+    for name in stages:
         module = STAGES[name]
         planned = module.plan(config, run_id, time.time())
         if all(item.unchanged for item in planned):

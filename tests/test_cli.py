@@ -126,6 +126,14 @@ stages:
     (("output_root: out\nsources: [{name: a, path: x.csv, format: csv}]\n"
       "stages: {ingest: {max_text_length: 0}}\n"), "stages.ingest.max_text_length"),
     ("output_root: [unclosed\n", "not valid YAML"),
+    ("output_root: out\nsources: [{name: a, path: ., format: csv}]\n",
+     "is a folder; use a glob such as"),
+    ("output_root: nofs://bucket/out\nsources: [{name: a, path: x.csv, format: csv}]\n",
+     "output_root: cannot use 'nofs://bucket/out'"),
+    ("output_root: out\nsources: [{name: a, path: x.csv, format: csv, fields: {text: txt}}]\n",
+     "sources[0].fields.text: column 'txt' is not in"),
+    ("output_root: out\nsources: [{name: a, path: x.csv, format: csv, kind: judgement}]\n",
+     "sources[0]: required field 'query' is not mapped and column 'query' is not in"),
 ])
 def test_config_errors_exit_2_naming_the_key(tmp_path, capsys, yaml_text, message):
     (tmp_path / "x.csv").write_text("text\nhello\n")

@@ -114,3 +114,15 @@ def test_prune_errors_are_clear(tmp_path, capsys, source_rows, target_rows, prun
     err = capsys.readouterr().err
     assert message in err, err
     assert "Traceback" not in err
+
+
+def test_a_misspelt_dataset_name_fails_before_ingest_publishes(tmp_path, capsys):
+    config = _write_config(tmp_path, "pan,pans\nrake,garden\n", "wok,cook\n", "retain_classes: 1")
+    config.write_text(config.read_text().replace("source: source,", "source: sorce,"))
+    assert main(["rebuild", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "stages.prune.source: dataset 'sorce' is not published under" in err, err
+    assert not (tmp_path / "out").exists()
+    config.write_text(config.read_text().replace("source: sorce,", "source: pruned_source,"))
+    assert main(["rebuild", str(config)]) == 2
+    assert "dataset 'pruned_source' (made by a later stage)" in capsys.readouterr().err

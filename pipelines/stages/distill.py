@@ -37,6 +37,14 @@ def enabled(config: RebuildConfig) -> bool:
     return config.stages.distill is not None
 
 
+def reads(config: RebuildConfig) -> list[tuple[str, str]]:
+    return [("stages.distill.source", _settings(config).source)]
+
+
+def outputs(config: RebuildConfig) -> list[str]:
+    return [DISTILLED, CORESET, DEAD_LETTER]
+
+
 def _settings(config: RebuildConfig) -> DistillConfig:
     return stage_settings(config, "distill")
 

@@ -36,18 +36,29 @@ def settings_of(config: RebuildConfig) -> EmbedConfig:
 
 
 def datasets_to_embed(config: RebuildConfig) -> list[str]:
-    """The configured list, or what prune and distill read. A distill of the prune's output is
-    covered by embedding the prune's source, which is published before this stage runs."""
+    return sorted({name for _, name in reads(config)})
+
+
+def reads(config: RebuildConfig) -> list[tuple[str, str]]:
+    """The configured datasets, or what prune and distill read, each with the key naming it. A
+    distill of the prune's output is covered by embedding the prune's source, which is published
+    before this stage runs."""
     settings = settings_of(config)
     if settings.datasets is not None:
-        return list(settings.datasets)
-    names = set()
+        return [("stages.embed.datasets", name) for name in settings.datasets]
     prune, distill = config.stages.prune, config.stages.distill
+    names = []
     if prune:
-        names |= {prune.source, prune.target}
+        names += [("stages.prune.source", prune.source), ("stages.prune.target", prune.target)]
     if distill:
-        names.add(prune.source if prune and distill.source == PRUNED_SOURCE else distill.source)
-    return sorted(names)
+        names.append(("stages.prune.source", prune.source)
+                     if prune and distill.source == PRUNED_SOURCE
+                     else ("stages.distill.source", distill.source))
+    return names
+
+
+def outputs(config: RebuildConfig) -> list[str]:
+    return [DATASET]
 
 
 def encoder_location(config: RebuildConfig) -> str:

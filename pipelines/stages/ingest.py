@@ -104,3 +104,11 @@ def build(pipeline: beam.Pipeline, config: RebuildConfig, planned: list[PlannedD
 
 def enabled(config: RebuildConfig) -> bool:
     return True
+
+
+def reads(config: RebuildConfig) -> list[tuple[str, str]]:
+    return []
+
+
+def outputs(config: RebuildConfig) -> list[str]:
+    return [*_groups(config), DEAD_LETTER]

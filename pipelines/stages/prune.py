@@ -33,6 +33,15 @@ def enabled(config: RebuildConfig) -> bool:
     return config.stages.prune is not None
 
 
+def reads(config: RebuildConfig) -> list[tuple[str, str]]:
+    settings = _settings(config)
+    return [("stages.prune.source", settings.source), ("stages.prune.target", settings.target)]
+
+
+def outputs(config: RebuildConfig) -> list[str]:
+    return [PRUNED, RANKING, DEAD_LETTER]
+
+
 def _settings(config: RebuildConfig) -> PruneConfig:
     return stage_settings(config, "prune")
 

@@ -39,6 +39,17 @@ def enabled(config: RebuildConfig) -> bool:
     return config.stages.qgen is not None
 
 
+def reads(config: RebuildConfig) -> list[tuple[str, str]]:
+    settings = _settings(config)
+    names = [("judgements", settings.judgements), ("documents", settings.documents),
+             ("target", settings.target)]
+    return [(f"stages.qgen.{key}", name) for key, name in names if name is not None]
+
+
+def outputs(config: RebuildConfig) -> list[str]:
+    return [QUERIES, DEAD_LETTER]
+
+
 def _settings(config: RebuildConfig) -> QgenConfig:
     return stage_settings(config, "qgen")
 

@@ -10,6 +10,7 @@ from transforms.ingest.readers import (
     read_hf_dataset,
     read_jsonl,
     read_parquet,
+    source_columns,
 )
 
 
@@ -140,3 +141,18 @@ def test_csv_stray_quote_before_a_well_formed_quoted_line_costs_only_its_line():
     assert [(i.row, i.values["text"]) for i in items if isinstance(i, RawRow)] == [
         (3, "good1"), (4, "quoted")]
     assert [(i.row, i.reason) for i in items if isinstance(i, Rejected)] == [(2, "unparseable")]
+
+
+def test_source_columns_of_each_format(tmp_path):
+    import datasets
+
+    (tmp_path / "a.jsonl").write_text('{"sku": 1}\nbroken\n{"text": "x"}\n')
+    (tmp_path / "a.csv").write_bytes("sku;texte\n1;é\n".encode("latin-1"))
+    pq.write_table(pa.table({"sku": [1], "body": ["x"]}), tmp_path / "a.parquet")
+    datasets.DatasetDict({"train": datasets.Dataset.from_dict({"q": ["x"]})}).save_to_disk(
+        str(tmp_path / "saved"))
+    assert source_columns(str(tmp_path / "a.jsonl"), "jsonl") == {"sku", "text"}
+    assert source_columns(str(tmp_path / "a.csv"), "csv", "latin-1", ";") == {"sku", "texte"}
+    assert source_columns(str(tmp_path / "a.parquet"), "parquet") == {"sku", "body"}
+    assert source_columns(str(tmp_path / "saved"), "hf", hf_split="train") == {"q"}
+    assert source_columns(str(tmp_path / "saved"), "hf", hf_split=None) is None

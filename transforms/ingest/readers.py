@@ -269,3 +269,42 @@ def read_hf_dataset(path: str, split: str | None) -> Iterator[RawRow | Rejected]
             return
         loaded = loaded[split]
     yield from _arrow_rows(path, loaded.with_format("arrow").iter(batch_size=4096))
+
+
+# How many JSONL lines `source_columns` reads: JSON rows need not all have the same keys.
+COLUMN_SAMPLE_LINES = 1000
+
+
+def source_columns(path: str, format: str, encoding: str = "utf-8", delimiter: str = ",",
+                   hf_split: str | None = None) -> set[str] | None:
+    """The column names of a source file, read cheaply (a CSV header, a Parquet schema, the keys of
+    the first JSONL objects, a saved dataset's features), so a misspelt field mapping is caught
+    before any work; None when the file cannot tell (ingest then reports it row by row)."""
+    if format == "hf":
+        import datasets
+
+        try:
+            loaded = datasets.load_from_disk(path)
+        except (OSError, ValueError):
+            return None
+        if isinstance(loaded, datasets.DatasetDict):
+            loaded = loaded.get(hf_split)
+        return set(loaded.column_names) if loaded is not None else None
+    from apache_beam.io.filesystems import FileSystems
+
+    with FileSystems.open(path) as stream:
+        if format == "parquet":
+            try:
+                return set(pq.read_schema(stream).names)
+            except (pa.ArrowException, OSError):
+                return None
+        if format == "csv":
+            line = next(iter(stream), b"").decode(_decoder(encoding, True), errors="replace")
+            return set(next(csv.reader([line], delimiter=delimiter), [])) or None
+        keys: set[str] = set()
+        for index, item in enumerate(read_jsonl(stream, path, encoding)):
+            if index >= COLUMN_SAMPLE_LINES:
+                break
+            if isinstance(item, RawRow):
+                keys.update(item.values)
+        return keys or None
