@@ -10,7 +10,8 @@ export GX_ANALYTICS_ENABLED := false
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	# torch first, pinned: an unpinned torch would pull a multi-GB CUDA build.
+	# torch first, pinned, so resolving the rest never pulls another (multi-GB CUDA) torch; the
+	# package index pip is configured with decides whether that is a CPU or a CUDA build.
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)

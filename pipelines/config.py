@@ -11,7 +11,15 @@ from typing import Any, Literal
 
 import yaml
 from apache_beam.io.filesystems import FileSystems
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from transforms.embed.encoder import DEFAULT_ENCODER
 from transforms.ingest.readers import COLUMN_SAMPLE_LINES, source_columns
@@ -66,14 +74,16 @@ class SourceConfig(_Strict):
                              "convert the file to UTF-8 first")
         return value
 
-    @model_validator(mode="after")
-    def _known_fields(self) -> "SourceConfig":
-        required, optional = CANONICAL_FIELDS[self.kind]
-        unknown = sorted(set(self.fields) - set(required) - set(optional))
+    @field_validator("fields")
+    @classmethod
+    def _known_fields(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        kind = info.data.get("kind", "document")  # absent when kind itself was invalid
+        required, optional = CANONICAL_FIELDS[kind]
+        unknown = sorted(set(value) - set(required) - set(optional))
         if unknown:
-            raise ValueError(f"fields: unknown canonical field(s) {unknown} for kind "
-                             f"{self.kind!r}; known: {sorted(required + optional)}")
-        return self
+            raise ValueError(f"unknown canonical field(s) {unknown} for kind {kind!r}; "
+                             f"known: {sorted(required + optional)}")
+        return value
 
     @property
     def dataset_name(self) -> str:
@@ -302,15 +312,34 @@ def matched_files(config: RebuildConfig, source: SourceConfig) -> list[str]:
     return sorted(m.path for m in result.metadata_list)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """Safe YAML where a repeated key is an error: plain YAML keeps the last one silently."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set[str] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, str):
+                continue
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 def load_config(path: str | Path) -> RebuildConfig:
     """Load, type-check and check the inputs exist; raise ConfigError with one clear message."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
     except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+        mark = getattr(error, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: not valid YAML: {getattr(error, 'problem', None) or error}"
+                          ) from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of keys at the top level")
     try:

@@ -38,7 +38,7 @@ def test_published_version_has_layout_manifest_card_and_latest(tmp_path):
     assert manifest["validation"]["success"] is True
     assert store.latest_version(str(tmp_path), "docs") == "v1"
     assert "split: train" in (final / "README.md").read_text()
-    assert not (tmp_path / "docs" / ".staging" / "v1-r1").exists()
+    assert not (tmp_path / "docs" / ".staging").exists(), "an empty staging folder is removed"
 
 
 def test_content_hash_does_not_depend_on_sharding_or_order(tmp_path):

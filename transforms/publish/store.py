@@ -12,6 +12,7 @@ A version becomes visible only when its manifest exists, and LATEST is replaced 
 crash at any point leaves either the old state or the new one.
 """
 
+import contextlib
 import json
 import os
 import posixpath
@@ -150,6 +151,9 @@ def promote(staging: str, files: list[str], final: str, manifest: dict[str, Any]
     if local:
         _rename_folder(target, final)
     delete_folder(staging)
+    if local:  # the dataset's .staging folder too, unless other runs or checkpoints are in it
+        with contextlib.suppress(OSError):
+            os.rmdir(posixpath.dirname(staging.rstrip("/")))
 
 
 def _rename_folder(assembled: str, final: str) -> None:
