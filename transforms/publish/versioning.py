@@ -109,14 +109,20 @@ def _package_version() -> str:
 
 
 def git_commit() -> str | None:
-    """The commit the code was run from, when it runs from a git checkout."""
-    repo = Path(__file__).resolve().parents[2]
+    """The commit the code was run from, with `-dirty` when tracked files differ from it; None
+    unless the project itself is a git checkout (not, say, a wheel inside another repository)."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(PROJECT_ROOT), *args], capture_output=True,
+                              text=True, timeout=10, check=True).stdout.strip()
+
     try:
-        result = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"],
-                                capture_output=True, text=True, timeout=10, check=True)
+        if Path(git("rev-parse", "--show-toplevel")).resolve() != PROJECT_ROOT:
+            return None
+        commit = git("rev-parse", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.SubprocessError):
         return None
-    return result.stdout.strip() or None
+    return f"{commit}-dirty" if commit and dirty else commit or None
 
 
 def version_id(dataset: str, stage: str, config_section: Any, inputs: list[dict[str, Any]],
