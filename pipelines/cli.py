@@ -134,12 +134,14 @@ def build_parser() -> argparse.ArgumentParser:
     rebuild.add_argument("--stage", help="run only this stage")
     datasets = commands.add_parser("datasets", parents=[verbose], help="inspect published datasets")
     actions = datasets.add_subparsers(dest="action", required=True)
-    actions.add_parser("list", help="datasets under a root").add_argument("root")
-    actions.add_parser("versions", help="a dataset's published versions; * marks LATEST"
-                       ).add_argument("dataset", help="ROOT/DATASET")
-    actions.add_parser("show", help="a version's manifest").add_argument(
-        "ref", help="ROOT/DATASET[@VERSION]")
-    diff = actions.add_parser("diff", help="compare two versions")
+    def action(name: str, help: str) -> argparse.ArgumentParser:
+        return actions.add_parser(name, parents=[verbose], help=help)
+
+    action("list", "datasets under a root").add_argument("root")
+    action("versions", "a dataset's published versions; * marks LATEST").add_argument(
+        "dataset", help="ROOT/DATASET")
+    action("show", "a version's manifest").add_argument("ref", help="ROOT/DATASET[@VERSION]")
+    diff = action("diff", "compare two versions")
     diff.add_argument("a", help="ROOT/DATASET[@VERSION]")
     diff.add_argument("b", help="ROOT/DATASET[@VERSION]")
     return parser

@@ -5,6 +5,7 @@ Relative paths resolve against the config file's folder. Errors name the key (e.
 """
 
 import json
+import logging
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -28,6 +29,9 @@ from transforms.ingest.records import CANONICAL_FIELDS
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 SHARDS = ("Parquet files per split; 0 lets the runner decide, which writes as rows stream in "
           "instead of shuffling them to a fixed number of writers")
+
+
+LOG = logging.getLogger(__name__)
 
 
 class ConfigError(ValueError):
@@ -77,7 +81,9 @@ class SourceConfig(_Strict):
     @field_validator("fields")
     @classmethod
     def _known_fields(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
-        kind = info.data.get("kind", "document")  # absent when kind itself was invalid
+        if "kind" not in info.data:  # kind itself was invalid; that is the error to report
+            return value
+        kind = info.data["kind"]
         required, optional = CANONICAL_FIELDS[kind]
         unknown = sorted(set(value) - set(required) - set(optional))
         if unknown:
@@ -317,14 +323,13 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         seen: set[str] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if not isinstance(key, str):
+        for key_node, _ in node.value:  # keys as written; a `<<` merge may be overridden
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag.endswith(":merge"):
                 continue
-            if key in seen:
+            if key_node.value in seen:
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark)
-            seen.add(key)
+                    None, None, f"duplicate key {key_node.value!r}", key_node.start_mark)
+            seen.add(key_node.value)
         return super().construct_mapping(node, deep)
 
 
@@ -373,8 +378,9 @@ def load_config(path: str | Path) -> RebuildConfig:
 
 
 def _check_mapped_columns(source: SourceConfig, first_file: str, where: str) -> None:
-    """Every mapped column and every required field's column must be in the source's first file:
-    a misspelt mapping would otherwise send every row to dead letter."""
+    """Every required field's column must be in the source's first file: a misspelt mapping
+    would otherwise send every row to dead letter. A mapped optional field may be missing from
+    one file (it reads as null), so its absence is only a warning."""
     columns = source_columns(first_file, source.format, source.encoding, source.csv_delimiter,
                              source.hf_split)
     if columns is None:
@@ -386,10 +392,14 @@ def _check_mapped_columns(source: SourceConfig, first_file: str, where: str) -> 
         if column in columns:
             continue
         missing = f"column {column!r} is not in {first_file}{sampled}; its columns: {sorted(columns)}"
-        if canonical in source.fields:
+        if canonical not in required:
+            LOG.warning("%s.fields.%s: %s; the field will be null where the column is absent",
+                        where, canonical, missing)
+        elif canonical in source.fields:
             raise ConfigError(f"{where}.fields.{canonical}: {missing}")
-        raise ConfigError(f"{where}: required field {canonical!r} is not mapped and {missing}; "
-                          f"map one with fields.{canonical}")
+        else:
+            raise ConfigError(f"{where}: required field {canonical!r} is not mapped and "
+                              f"{missing}; map one with fields.{canonical}")
 
 
 def _check_hf_split(folder: str, split: str | None, where: str) -> None:
@@ -397,8 +407,11 @@ def _check_hf_split(folder: str, split: str | None, where: str) -> None:
     index = FileSystems.join(folder, "dataset_dict.json")
     if not FileSystems.exists(index):
         return
-    with FileSystems.open(index) as stream:
-        splits = json.load(stream).get("splits", [])
+    try:
+        with FileSystems.open(index) as stream:
+            splits = json.load(stream).get("splits", [])
+    except (OSError, ValueError, AttributeError) as error:
+        raise ConfigError(f"{where}: cannot read {index}: {error}") from None
     if split not in splits:
         problem = "is not set" if split is None else f"{split!r} is not one of them"
         raise ConfigError(f"{where}: the saved DatasetDict has splits {splits}; hf_split {problem}")

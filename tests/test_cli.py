@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 from pipelines.cli import main
+from pipelines.config import ConfigError, load_config
 from pipelines.runner import check_beam_args, pipeline_options
 from transforms.publish import store
 
@@ -160,6 +161,29 @@ def test_saved_dataset_dict_without_its_split_is_a_config_error(tmp_path, capsys
         assert "sources[0].hf_split: the saved DatasetDict has splits ['train', 'test']" in err, err
         assert problem in err
     assert not (tmp_path / "out").exists()
+
+
+def test_yaml_anchors_and_merge_keys_load(tmp_path):
+    (tmp_path / "x.csv").write_text("text\nhello\n")
+    config = tmp_path / "rebuild.yaml"
+    config.write_text("output_root: out\ncsv: &csv {path: x.csv, format: csv}\n"
+                      "sources:\n  - <<: *csv\n    name: a\n    path: x.csv\n")
+    with pytest.raises(ConfigError, match="csv: unknown key"):
+        load_config(config)
+    config.write_text("output_root: out\nsources:\n  - &a {name: a, path: x.csv, format: csv}\n"
+                      "  - {<<: *a, name: b, dataset: b}\n")
+    assert [s.name for s in load_config(config).sources] == ["a", "b"]
+
+
+def test_a_mapped_optional_column_missing_from_the_first_file_is_only_a_warning(tmp_path,
+                                                                                caplog):
+    (tmp_path / "a.csv").write_text("text\nhello\n")
+    (tmp_path / "b.csv").write_text("text,cat\nhi,x\n")
+    config = tmp_path / "rebuild.yaml"
+    config.write_text("output_root: out\nsources: [{name: a, path: '*.csv', format: csv, "
+                      "fields: {label: cat}}]\n")
+    assert load_config(config).sources[0].fields == {"label": "cat"}
+    assert "fields.label: column 'cat' is not in" in caplog.text
 
 
 def test_unknown_stage_and_missing_config_exit_2(tmp_path, capsys):

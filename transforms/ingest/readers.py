@@ -221,13 +221,15 @@ def _arrow_rows(file: str, batches: Iterable[pa.RecordBatch | pa.Table]) -> Iter
     """Rows of Arrow batches. A string cell that is not valid UTF-8 rejects only its row."""
     row_number = 0
     for batch in batches:
-        try:
-            rows = batch.to_pylist()
+        try:  # Arrow checks the UTF-8 of every string it converts: these rows are clean
+            rows: list[RawRow | Rejected] = [
+                RawRow(file, row_number + index, values)
+                for index, values in enumerate(batch.to_pylist(), start=1)]
         except UnicodeDecodeError:
-            rows = [_arrow_row(batch, index) for index in range(batch.num_rows)]
-        for values in rows:
-            row_number += 1
-            yield _checked(file, row_number, values, "utf-8")
+            rows = [_checked(file, row_number + index + 1, _arrow_row(batch, index), "utf-8")
+                    for index in range(batch.num_rows)]
+        yield from rows
+        row_number += batch.num_rows
 
 
 def _arrow_row(batch: pa.RecordBatch | pa.Table, index: int) -> dict[str, Any]:
@@ -280,31 +282,26 @@ def source_columns(path: str, format: str, encoding: str = "utf-8", delimiter: s
     """The column names of a source file, read cheaply (a CSV header, a Parquet schema, the keys of
     the first JSONL objects, a saved dataset's features), so a misspelt field mapping is caught
     before any work; None when the file cannot tell (ingest then reports it row by row)."""
-    if format == "hf":
-        import datasets
-
-        try:
-            loaded = datasets.load_from_disk(path)
-        except (OSError, ValueError):
-            return None
-        if isinstance(loaded, datasets.DatasetDict):
-            loaded = loaded.get(hf_split)
-        return set(loaded.column_names) if loaded is not None else None
     from apache_beam.io.filesystems import FileSystems
 
-    with FileSystems.open(path) as stream:
-        if format == "parquet":
-            try:
+    try:
+        if format == "hf":
+            info = FileSystems.join(path, hf_split, "dataset_info.json") if hf_split else \
+                FileSystems.join(path, "dataset_info.json")
+            with FileSystems.open(info) as stream:
+                return set(json.load(stream).get("features") or {}) or None
+        with FileSystems.open(path) as stream:
+            if format == "parquet":
                 return set(pq.read_schema(stream).names)
-            except (pa.ArrowException, OSError):
-                return None
-        if format == "csv":
-            line = next(iter(stream), b"").decode(_decoder(encoding, True), errors="replace")
-            return set(next(csv.reader([line], delimiter=delimiter), [])) or None
-        keys: set[str] = set()
-        for index, item in enumerate(read_jsonl(stream, path, encoding)):
-            if index >= COLUMN_SAMPLE_LINES:
-                break
-            if isinstance(item, RawRow):
-                keys.update(item.values)
-        return keys or None
+            if format == "csv":
+                header = next(csv.reader(_DecodedLines(stream, encoding), delimiter=delimiter), [])
+                return set(header) or None
+            keys: set[str] = set()
+            for index, item in enumerate(read_jsonl(stream, path, encoding)):
+                if index >= COLUMN_SAMPLE_LINES:
+                    break
+                if isinstance(item, RawRow):
+                    keys.update(item.values)
+            return keys or None
+    except (OSError, ValueError, csv.Error, pa.ArrowException):  # ingest will say what is wrong
+        return None

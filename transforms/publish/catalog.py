@@ -57,9 +57,15 @@ def list_versions(root: str, dataset: str) -> list[dict[str, Any]]:
         manifest = store.read_manifest(root, dataset, version)
         rows.append({"version": version, "rows": manifest.get("rows"),
                      "created_at": manifest.get("created_at"),
-                     "git_commit": (manifest.get("git_commit") or "")[:10],
+                     "git_commit": _short_commit(manifest.get("git_commit")),
                      "current": "*" if version == latest else ""})
     return rows
+
+
+def _short_commit(commit: str | None) -> str:
+    if not commit:
+        return ""
+    return commit[:10] + ("-dirty" if commit.endswith("-dirty") else "")
 
 
 def read_split(ref: DatasetRef, split: str, columns: list[str] | None = None) -> pl.DataFrame:
