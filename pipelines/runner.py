@@ -1,6 +1,11 @@
 """Beam pipeline options: an offline local runner by default, any other runner's flags passed on."""
 
+import difflib
+import logging
+
 from apache_beam.options.pipeline_options import PipelineOptions
+
+LOG = logging.getLogger(__name__)
 
 # Beam's in-process portable runner. Naming it explicitly keeps DirectRunner from first trying to
 # download the Prism runner, so a local rebuild never touches the network.
@@ -17,12 +22,16 @@ def _flag_value(args: list[str], flag: str) -> str | None:
 
 
 class BeamFlagError(ValueError):
-    """A Beam flag that no options class knows, or a value it rejects."""
+    """A Beam flag that looks like a misspelt one, or a value Beam's options reject."""
 
 
 def check_beam_args(beam_args: list[str]) -> None:
-    """Reject unknown and malformed Beam flags before any work. Beam itself drops an unknown flag
-    with a warning and runs anyway, so a misspelt `--runner` would quietly run locally."""
+    """Reject malformed Beam flags, and unknown ones close to a known name, before any work.
+
+    Beam keeps a flag no options class knows and hands it to the runner (Flink and other job
+    servers take their own), so an unknown flag alone is only logged. But a misspelt `--runner`
+    would quietly run locally, so a flag within a typo of a known one is an error.
+    """
     parsers = []
 
     def strict(parser) -> None:
@@ -34,10 +43,13 @@ def check_beam_args(beam_args: list[str]) -> None:
 
     PipelineOptions(beam_args).get_all_options(add_extra_args_fn=strict)
     _, unknown = parsers[0].parse_known_args(beam_args)
-    flags = [arg.split("=", 1)[0] for arg in unknown if arg.startswith("-")]
-    if unknown:
-        raise BeamFlagError(f"unknown flag(s) {', '.join(flags) or ' '.join(unknown)}: neither "
-                            "refinery nor Beam's pipeline options know them")
+    known = [flag for action in parsers[0]._actions for flag in action.option_strings]
+    for flag in (arg.split("=", 1)[0] for arg in unknown if arg.startswith("-")):
+        close = difflib.get_close_matches(flag, known, n=1, cutoff=0.85)
+        if close:
+            raise BeamFlagError(f"unknown flag {flag}; did you mean {close[0]}?")
+        LOG.warning("Beam flag %s is not one of Beam's pipeline options; passing it to the runner",
+                    flag)
 
 
 def pipeline_options(beam_args: list[str]) -> PipelineOptions:

@@ -194,7 +194,8 @@ def test_unknown_stage_and_missing_config_exit_2(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(("flags", "message"), [
-    (["--runer", "DataflowRunner"], "unknown flag(s) --runer"),
+    (["--runer", "DataflowRunner"], "unknown flag --runer; did you mean --runner?"),
+    (["--num_worker", "4"], "did you mean --num_workers?"),
     (["--direct_num_workers", "two"], "invalid int value: 'two'"),
 ])
 def test_unknown_or_malformed_beam_flags_exit_2_before_any_work(example_config, capsys, flags,
@@ -209,6 +210,7 @@ def test_dataflow_flags_pass_through_and_the_local_runner_is_the_default():
                 "--temp_location", "gs://b/tmp", "--sdk_container_image", "image",
                 "--extra_package", "dist/refinery.tar.gz", "--machine_type", "n1-standard-4"]
     check_beam_args(dataflow)
+    check_beam_args(["--runner=FlinkRunner", "--checkpointing_interval", "60000"])  # job server's
     options = pipeline_options(dataflow).get_all_options()
     assert (options["runner"], options["region"], options["machine_type"]) == (
         "DataflowRunner", "europe-west1", "n1-standard-4")
