@@ -127,6 +127,7 @@ def test_version_folder_left_without_manifest_is_replaced(tmp_path):
     _publish([(_spec(tmp_path, "docs", "v1", "r1"), GOOD)])
     assert sorted(p.name for p in leftover.iterdir()) == ["train-00000-of-00001.parquet"]
     assert store.read_manifest(str(tmp_path), "docs", "v1")["rows"] == 20
+    assert not (tmp_path / "docs" / ".staging").exists(), "the leftover went with the staging"
 
 
 def test_concurrent_run_that_published_first_is_left_intact(tmp_path, monkeypatch):

@@ -156,14 +156,18 @@ def promote(staging: str, files: list[str], final: str, manifest: dict[str, Any]
             os.rmdir(posixpath.dirname(staging.rstrip("/")))
 
 
-def _rename_folder(assembled: str, final: str) -> None:
-    """Make `assembled` the version folder in one step."""
-    try:
-        os.rename(assembled, final)
-    except OSError:
-        if FileSystems.exists(join(final, MANIFEST)):
-            return  # a concurrent run published the same version first
-        if not FileSystems.exists(final):
-            raise
-        delete_folder(final)  # left without a manifest by a crash of an earlier promote
-        os.rename(assembled, final)
+def _rename_folder(assembled: str, final: str, attempts: int = 3) -> None:
+    """Make `assembled` the version folder in one step. A folder already there without a manifest
+    (left by a crash of an earlier promote) is moved aside into staging, not deleted in place, so
+    a concurrent run that just finished the same version never sees its folder partly deleted."""
+    for attempt in range(attempts):
+        try:
+            os.rename(assembled, final)
+            return
+        except OSError:
+            if FileSystems.exists(join(final, MANIFEST)):
+                return  # a concurrent run published the same version first
+            if attempt == attempts - 1:
+                raise
+            with contextlib.suppress(FileNotFoundError):  # another run may have moved it
+                os.rename(final, f"{assembled}.replaced-{attempt}")
