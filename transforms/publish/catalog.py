@@ -42,7 +42,10 @@ def list_datasets(root: str) -> list[dict[str, Any]]:
         latest = store.latest_version(root, dataset)
         if not versions:
             continue
-        manifest = store.read_manifest(root, dataset, latest) if latest else {}
+        published = bool(latest) and store.is_published(root, dataset, latest)
+        manifest = store.read_manifest(root, dataset, latest) if published else {}
+        if latest and not published:  # a hand-edited LATEST naming nothing: show, don't fail
+            latest = f"{latest} (not published!)"
         rows.append({"dataset": dataset, "latest": latest, "versions": len(versions),
                      "rows": manifest.get("rows"), "stage": manifest.get("stage"),
                      "created_at": manifest.get("created_at")})
