@@ -38,15 +38,14 @@ def parse_ref(text: str) -> DatasetRef:
 def list_datasets(root: str) -> list[dict[str, Any]]:
     rows = []
     for dataset in store.list_datasets(root):
-        versions = store.list_versions(root, dataset)
+        manifests = store.published_manifests(root, dataset)
         latest = store.latest_version(root, dataset)
-        if not versions:
+        if not manifests:
             continue
-        published = bool(latest) and store.is_published(root, dataset, latest)
-        manifest = store.read_manifest(root, dataset, latest) if published else {}
-        if latest and not published:  # a hand-edited LATEST naming nothing: show, don't fail
+        manifest = manifests.get(latest or "", {})
+        if latest and latest not in manifests:  # a hand-edited LATEST naming nothing: show it
             latest = f"{latest} (not published!)"
-        rows.append({"dataset": dataset, "latest": latest, "versions": len(versions),
+        rows.append({"dataset": dataset, "latest": latest, "versions": len(manifests),
                      "rows": manifest.get("rows"), "stage": manifest.get("stage"),
                      "created_at": manifest.get("created_at")})
     return rows
@@ -55,14 +54,11 @@ def list_datasets(root: str) -> list[dict[str, Any]]:
 def list_versions(root: str, dataset: str) -> list[dict[str, Any]]:
     """Every published version of a dataset, oldest first; `current` marks the one LATEST names."""
     latest = store.latest_version(root, dataset)
-    rows = []
-    for version in store.list_versions(root, dataset):
-        manifest = store.read_manifest(root, dataset, version)
-        rows.append({"version": version, "rows": manifest.get("rows"),
-                     "created_at": manifest.get("created_at"),
-                     "git_commit": _short_commit(manifest.get("git_commit")),
-                     "current": "*" if version == latest else ""})
-    return rows
+    return [{"version": version, "rows": manifest.get("rows"),
+             "created_at": manifest.get("created_at"),
+             "git_commit": _short_commit(manifest.get("git_commit")),
+             "current": "*" if version == latest else ""}
+            for version, manifest in store.published_manifests(root, dataset).items()]
 
 
 def _short_commit(commit: str | None) -> str:

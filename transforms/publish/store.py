@@ -118,11 +118,16 @@ def list_datasets(root: str) -> list[str]:
     return [name for name in _children(root) if not name.startswith(".")]
 
 
+def published_manifests(root: str, dataset: str) -> dict[str, dict[str, Any]]:
+    """Published versions and their manifests, oldest first by publish time; each read once."""
+    manifests = {v: read_manifest(root, dataset, v) for v in _children(join(root, dataset))
+                 if not v.startswith(".") and v != LATEST and is_published(root, dataset, v)}
+    return dict(sorted(manifests.items(), key=lambda item: item[1].get("published_at", 0.0)))
+
+
 def list_versions(root: str, dataset: str) -> list[str]:
-    """Published versions, oldest first by their manifest's creation time."""
-    versions = [v for v in _children(join(root, dataset))
-                if not v.startswith(".") and v != LATEST and is_published(root, dataset, v)]
-    return sorted(versions, key=lambda v: read_manifest(root, dataset, v).get("published_at", 0.0))
+    """Published versions, oldest first by publish time."""
+    return list(published_manifests(root, dataset))
 
 
 def promote(staging: str, files: list[str], final: str, manifest: dict[str, Any]) -> None:
