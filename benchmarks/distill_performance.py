@@ -27,10 +27,10 @@ import numpy as np
 import torch
 from transfer import CachedEmbedder, log, read_labelled
 
-from transforms.distill.krr_st import KrrStConfig, KrrStDistiller
+from transforms.distill.krr_st import KrrStDistiller, KrrStSettings
 from transforms.distill.real_texts import RealTexts
 from transforms.embed.encoder import DEFAULT_ENCODER, EncoderSettings, SentenceEncoder
-from transforms.student.model import StudentConfig, TokenEmbeddingTable
+from transforms.student.model import StudentSettings, TokenEmbeddingTable
 
 
 def measure(args: argparse.Namespace) -> dict:
@@ -45,12 +45,12 @@ def measure(args: argparse.Namespace) -> dict:
     real = RealTexts(ids.to(torch.int32), mask.sum(1), torch.from_numpy(vectors),
                      pa.table({"id": [str(i) for i in range(len(ids))], "text": source.texts,
                                "label": source.labels}))
-    student = StudentConfig(d_in=table.dim, max_len=args.length)
+    student = StudentSettings(d_in=table.dim, max_len=args.length)
     start_rows = torch.randperm(len(real), generator=torch.Generator().manual_seed(0))[:args.m]
     embeds, start_mask, targets = real.inputs(table, start_rows)
     # T = 2: every member staggers one step, so construction is cheap; an outer step costs the
     # same whatever T is.
-    config = KrrStConfig(m=args.m, pool_size=args.pool_size, pool_steps=2,
+    config = KrrStSettings(m=args.m, pool_size=args.pool_size, pool_steps=2,
                          real_batch=args.real_batch, steps=10 * args.steps)
     distiller = KrrStDistiller(config, student, embeds, start_mask, targets)
     began = time.perf_counter()
@@ -59,7 +59,7 @@ def measure(args: argparse.Namespace) -> dict:
     member_step = (time.perf_counter() - began) / args.pool_size
 
     precomputed = real.batch_sampler(table, args.real_batch)
-    encoder = SentenceEncoder(EncoderSettings())
+    encoder = SentenceEncoder(EncoderSettings(DEFAULT_ENCODER, 128, "cpu"))
     texts = real.rows.column("text").to_pylist()
 
     def with_teacher(generator: torch.Generator) -> tuple:

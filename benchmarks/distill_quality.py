@@ -48,7 +48,7 @@ from transfer import (
     sample_shots,
 )
 
-from transforms.distill.krr_st import KrrStConfig
+from transforms.distill.krr_st import KrrStSettings
 from transforms.distill.readout import coreset_indices
 from transforms.distill.real_texts import RealTexts
 from transforms.distill.synthetic_set import (
@@ -61,7 +61,7 @@ from transforms.embed.encoder import DEFAULT_ENCODER, encoder_identity
 from transforms.progress import eta
 from transforms.prune.surrogates import spherical_kmeans
 from transforms.student.model import (
-    StudentConfig,
+    StudentSettings,
     TextStudent,
     TokenEmbeddingTable,
     table_identity,
@@ -148,8 +148,8 @@ def main() -> None:
                                                       args.target_test))
     target_classes = sorted(set(train.labels))
     vectors = CachedEmbedder(args.work_dir / "embeddings", DEFAULT_ENCODER).vectors(source)
-    table = TokenEmbeddingTable.load(DEFAULT_ENCODER, StudentConfig().max_len)
-    student_config = StudentConfig(d_in=table.dim)
+    table = TokenEmbeddingTable.load(DEFAULT_ENCODER, StudentSettings().max_len)
+    student_config = StudentSettings(d_in=table.dim)
     ids, mask = table.tokenize(source.texts)
     real = RealTexts(ids.to(torch.int32), mask.sum(1), torch.from_numpy(vectors),
                      pa.table({"id": [f"{i:06d}" for i in range(len(source.texts))],
@@ -163,7 +163,7 @@ def main() -> None:
     runs = []
     for seed in args.seeds:
         settings = DistillSettings(
-            krr=KrrStConfig(m=args.m, pool_size=args.pool_size, pool_steps=args.pool_steps,
+            krr=KrrStSettings(m=args.m, pool_size=args.pool_size, pool_steps=args.pool_steps,
                             real_batch=args.real_batch, steps=args.steps, seed=seed),
             student=student_config, device="cpu",
             checkpoint_folder=str(args.work_dir / f"distill-checkpoints-{seed}"),

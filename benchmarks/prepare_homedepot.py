@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from transfer import log
 
-from transforms.embed.encoder import EncoderSettings, SentenceEncoder
+from transforms.embed.encoder import DEFAULT_ENCODER, EncoderSettings, SentenceEncoder
 from transforms.progress import eta
 from transforms.prune.surrogates import spherical_kmeans
 
@@ -47,7 +47,7 @@ def title_vectors(titles: list[str], cache: Path) -> np.ndarray:
     path = cache / f"homedepot-titles-{key}.npy"
     if path.exists():
         return np.load(path)
-    encoder = SentenceEncoder(EncoderSettings(max_length=64))
+    encoder = SentenceEncoder(EncoderSettings(DEFAULT_ENCODER, 64, "cpu"))
     import time
 
     started, chunks = time.perf_counter(), []

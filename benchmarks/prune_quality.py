@@ -51,7 +51,7 @@ from transforms.prune.surrogates import (
     spherical_kmeans,
 )
 from transforms.student.model import (
-    StudentConfig,
+    StudentSettings,
     TextStudent,
     TokenEmbeddingTable,
     table_identity,
@@ -119,7 +119,7 @@ def select_sources(seed: int, source: LabelledTexts, source_vectors: np.ndarray,
 def run_one(selection: Selection, seed: int, args: argparse.Namespace, table: TokenEmbeddingTable,
             source: Encoded, shots: Encoded, test: Encoded, n_target: int) -> dict:
     torch.manual_seed(seed)
-    student = TextStudent(StudentConfig())  # same initial weights for every method of a seed
+    student = TextStudent(StudentSettings())  # same initial weights for every method of a seed
     pretrain_seconds, pretrain_loss = 0.0, None
     if len(selection.rows):
         rows = torch.as_tensor(selection.rows)
@@ -217,7 +217,7 @@ def main() -> None:
 
     embedder = CachedEmbedder(args.work_dir / "embeddings", DEFAULT_ENCODER)
     source_vectors, train_vectors = embedder.vectors(source), embedder.vectors(train)
-    table = TokenEmbeddingTable.load(DEFAULT_ENCODER, StudentConfig().max_len)
+    table = TokenEmbeddingTable.load(DEFAULT_ENCODER, StudentSettings().max_len)
     source_encoded = Encoded.of(table, source.texts, source.labels, sorted(set(source.labels)))
     test_encoded = Encoded.of(table, test.texts, test.labels, target_classes)
 
@@ -242,7 +242,7 @@ def main() -> None:
     train_start = time.perf_counter()
     config = {**{k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
               "encoder": encoder_identity(DEFAULT_ENCODER), "table": table_identity(table),
-              "student": asdict(StudentConfig())}
+              "student": asdict(StudentSettings())}
     for number, (seed, shots, selection) in enumerate(plan, start=1):
         run = run_one(selection, seed, args, table, source_encoded, shots, test_encoded,
                       len(target_classes))

@@ -22,21 +22,21 @@ from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 from transfer import log
 
 from pipelines.runner import pipeline_options
-from transforms.embed.transform import LengthSortedRunsFn
+from transforms.batching import LengthSortedRunsFn
 from transforms.qgen.grades import GradeScheme, generator_input
 from transforms.qgen.models import Generator, TrainSettings
-from transforms.qgen.training import QgenTraining
+from transforms.qgen.training import QgenTrainingSettings
 from transforms.qgen.transform import GeneratorModelHandler, QgenSettings
 
 SCHEME = GradeScheme((("Irrelevant", 1.0), ("Partial", 2.0), ("Exact", 3.0)))
 
 
 def settings_for(args: argparse.Namespace) -> QgenSettings:
-    train = TrainSettings(steps=1, batch_size=1, lr=1e-4, seed=0,
+    train = TrainSettings(steps=1, batch_size=1, lr=1e-4, seed=0, device="cpu",
                           max_document_tokens=args.max_document_tokens,
                           max_query_tokens=args.max_query_tokens)
     return QgenSettings(
-        scheme=SCHEME, training=QgenTraining("", "", tuple(SCHEME.names), True, train, train),
+        scheme=SCHEME, training=QgenTrainingSettings("", "", tuple(SCHEME.names), True, train, train),
         models=str(Path(args.generator).resolve().parent), generator_identity="benchmark",
         queries_per_grade=args.queries_per_grade, top_k=50, top_p=0.95, temperature=1.0,
         batch_size=args.batch_size, length_sort_window=args.batch_size * 20, drop_copied=True,

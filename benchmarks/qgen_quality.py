@@ -48,7 +48,8 @@ from transforms.qgen.grades import GradeScheme
 from transforms.qgen.models import GradeClassifier, TrainSettings
 
 # Every evaluated classifier and the judge: the stage's defaults for batch, lr and token limits.
-CLASSIFIER = TrainSettings(steps=0, batch_size=32, lr=5e-5, seed=0)
+CLASSIFIER = TrainSettings(steps=0, batch_size=32, lr=5e-5, seed=0, device="cpu",
+                           max_document_tokens=128, max_query_tokens=16)
 SCHEME = GradeScheme((("Irrelevant", 1.0), ("Partial", 2.0), ("Exact", 3.0)))
 MODES = ("conditioned", "unconditioned")
 CONDITIONS = {

@@ -61,7 +61,7 @@ class CachedEmbedder:
             log(f"embeddings of {data.path.name}: cached ({cache.name})")
             return np.load(cache)
         if self._encoder is None:
-            self._encoder = SentenceEncoder(EncoderSettings(model=self._model))
+            self._encoder = SentenceEncoder(EncoderSettings(self._model, 128, "cpu"))
         chunks, start = [], time.perf_counter()
         for begin in range(0, len(data.texts), self._batch_size):
             batch = data.texts[begin:begin + self._batch_size]

@@ -18,6 +18,7 @@ logging.getLogger().addHandler(logging.NullHandler())
 
 from pipelines.config import ConfigError, load_config
 from pipelines.runner import BeamFlagError, check_beam_args
+from pipelines.source_checks import check_sources
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -48,8 +49,9 @@ def _configure_logging(verbose: bool) -> None:
 
 
 def _rebuild(args: argparse.Namespace, beam_args: list[str]) -> int:
-    from pipelines.rebuild import STAGES, rebuild
-    from pipelines.stages.common import PlanError
+    from pipelines.rebuild import rebuild
+    from pipelines.stages import STAGES
+    from pipelines.stages.contract import PlanError
 
     if args.stage and args.stage not in STAGES:
         print(f"error: unknown stage {args.stage!r}; known: {', '.join(STAGES)}", file=sys.stderr)
@@ -61,6 +63,7 @@ def _rebuild(args: argparse.Namespace, beam_args: list[str]) -> int:
         return EXIT_USAGE
     try:
         config = load_config(args.config)
+        check_sources(config, args.config)
     except ConfigError as error:
         print(f"config error: {error}", file=sys.stderr)
         return EXIT_USAGE

@@ -4,14 +4,11 @@ Relative paths resolve against the config file's folder. Errors name the key (e.
 `sources[1].format`) or the path, so a scheduler log says exactly what to fix.
 """
 
-import json
-import logging
 import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from apache_beam.io.filesystems import FileSystems
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -22,16 +19,19 @@ from pydantic import (
     model_validator,
 )
 
+from transforms.distill.krr_st import KrrStSettings
 from transforms.embed.encoder import DEFAULT_ENCODER
-from transforms.ingest.readers import COLUMN_SAMPLE_LINES, source_columns
 from transforms.ingest.records import CANONICAL_FIELDS
+from transforms.student.model import StudentSettings
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+# The method's own defaults (KRR-ST, the student architecture) are declared where the method is,
+# and the config sections take them from there.
+_KRR = KrrStSettings()
+_STUDENT = StudentSettings()
 SHARDS = ("Parquet files per split; 0 lets the runner decide, which writes as rows stream in "
           "instead of shuffling them to a fixed number of writers")
 
-
-LOG = logging.getLogger(__name__)
 
 
 class ConfigError(ValueError):
@@ -150,16 +150,16 @@ class PruneConfig(_Strict):
         return self
 
 
-class StudentSettings(_Strict):
+class StudentConfig(_Strict):
     """The compact student the synthetic set is learned for (and that later pre-trains on it)."""
 
-    d_model: int = Field(default=128, gt=0)
-    layers: int = Field(default=2, gt=0)
-    heads: int = Field(default=4, gt=0)
-    ff: int = Field(default=256, gt=0)
+    d_model: int = Field(default=_STUDENT.d_model, gt=0)
+    layers: int = Field(default=_STUDENT.layers, gt=0)
+    heads: int = Field(default=_STUDENT.heads, gt=0)
+    ff: int = Field(default=_STUDENT.ff, gt=0)
 
     @model_validator(mode="after")
-    def _heads_divide(self) -> "StudentSettings":
+    def _heads_divide(self) -> "StudentConfig":
         if self.d_model % self.heads:
             raise ValueError(f"d_model {self.d_model} is not divisible by heads {self.heads}")
         return self
@@ -170,19 +170,23 @@ class DistillConfig(_Strict):
 
     source: str = Field(description="published document dataset to distil; labels are ignored")
     source_split: str = "train"
-    m: int = Field(default=300, gt=0, description="synthetic examples")
-    sequence_length: int = Field(default=32, gt=0, description="L: tokens per sequence")
+    m: int = Field(default=_KRR.m, gt=0, description="synthetic examples")
+    sequence_length: int = Field(default=_STUDENT.max_len, gt=0,
+                                 description="L: tokens per sequence")
     table: str | None = Field(
         default=None, description="model whose input embeddings form the input space; default: "
         "the teacher (the embed stage's model)")
-    pool_size: int = Field(default=10, gt=0, description="P: students in the model pool")
-    pool_steps: int = Field(default=100, ge=2, description="T: steps before a student resets")
-    real_batch: int = Field(default=512, gt=0, description="B: real texts per outer step")
-    steps: int = Field(default=1000, gt=0, description="outer steps")
-    lr: float = Field(default=1e-3, gt=0)
-    pool_lr: float = Field(default=0.1, gt=0)
-    ridge: float = Field(default=1e-6, gt=0, description="lambda = ridge * tr(K_ss)")
-    student: StudentSettings = StudentSettings()
+    pool_size: int = Field(default=_KRR.pool_size, gt=0,
+                           description="P: students in the model pool")
+    pool_steps: int = Field(default=_KRR.pool_steps, ge=2,
+                            description="T: steps before a student resets")
+    real_batch: int = Field(default=_KRR.real_batch, gt=0,
+                            description="B: real texts per outer step")
+    steps: int = Field(default=_KRR.steps, gt=0, description="outer steps")
+    lr: float = Field(default=_KRR.lr, gt=0)
+    pool_lr: float = Field(default=_KRR.pool_lr, gt=0)
+    ridge: float = Field(default=_KRR.ridge, gt=0, description="lambda = ridge * tr(K_ss)")
+    student: StudentConfig = StudentConfig()
     device: Literal["cpu", "cuda"] = "cpu"
     checkpoint_every: int = Field(default=100, gt=0, description="steps between checkpoints")
     tokenize_batch: int = Field(default=256, gt=0)
@@ -309,15 +313,6 @@ def _format_validation_error(error: ValidationError, path: Path) -> str:
     return f"{path}: invalid config\n  " + "\n  ".join(lines)
 
 
-def matched_files(config: RebuildConfig, source: SourceConfig) -> list[str]:
-    """The files (or, for `hf`, the saved-dataset folder) a source reads."""
-    pattern = config.resolve(source.path)
-    if source.format == "hf":
-        return [pattern] if FileSystems.exists(pattern) else []
-    result = FileSystems.match([pattern])[0]
-    return sorted(m.path for m in result.metadata_list)
-
-
 class _UniqueKeyLoader(yaml.SafeLoader):
     """Safe YAML where a repeated key is an error: plain YAML keeps the last one silently."""
 
@@ -334,7 +329,8 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 
 def load_config(path: str | Path) -> RebuildConfig:
-    """Load, type-check and check the inputs exist; raise ConfigError with one clear message."""
+    """Load and type-check a config; raise ConfigError with one clear message. The inputs it
+    names are checked by `pipelines.source_checks.check_sources`."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
@@ -353,65 +349,4 @@ def load_config(path: str | Path) -> RebuildConfig:
         raise ConfigError(_format_validation_error(error, path)) from None
     except TypeError as error:
         raise ConfigError(f"{path}: invalid config: {error}") from None
-    try:
-        FileSystems.get_filesystem(config.root)
-    except ValueError as error:  # e.g. gs:// without the gcp extra installed
-        raise ConfigError(f"{path}: output_root: cannot use {config.root!r}: {error}") from None
-    for index, source in enumerate(config.sources):
-        try:
-            found = matched_files(config, source)
-        except (ValueError, OSError) as error:  # e.g. gs:// without the gcp extra installed
-            raise ConfigError(f"{path}: sources[{index}].path: cannot list "
-                              f"{config.resolve(source.path)!r}: {error}") from None
-        if not found:
-            raise ConfigError(f"{path}: sources[{index}].path: no file matches "
-                              f"{config.resolve(source.path)!r}")
-        folders = [f for f in found if source.format != "hf" and Path(f).is_dir()]
-        if folders:
-            raise ConfigError(f"{path}: sources[{index}].path: {folders[0]!r} is a folder; "
-                              f"use a glob such as '{folders[0]}/*.{source.format}'")
-        if source.format == "hf":
-            _check_hf_split(config.resolve(source.path), source.hf_split,
-                            f"{path}: sources[{index}].hf_split")
-        _check_mapped_columns(source, found[0], f"{path}: sources[{index}]")
     return config
-
-
-def _check_mapped_columns(source: SourceConfig, first_file: str, where: str) -> None:
-    """Every required field's column must be in the source's first file: a misspelt mapping
-    would otherwise send every row to dead letter. A mapped optional field may be missing from
-    one file (it reads as null), so its absence is only a warning."""
-    columns = source_columns(first_file, source.format, source.encoding, source.csv_delimiter,
-                             source.hf_split)
-    if columns is None:
-        return
-    required, _ = CANONICAL_FIELDS[source.kind]
-    sampled = f" (first {COLUMN_SAMPLE_LINES:,} lines)" if source.format == "jsonl" else ""
-    for canonical in dict.fromkeys([*required, *source.fields]):
-        column = source.fields.get(canonical, canonical)
-        if column in columns:
-            continue
-        missing = f"column {column!r} is not in {first_file}{sampled}; its columns: {sorted(columns)}"
-        if canonical not in required:
-            LOG.warning("%s.fields.%s: %s; the field will be null where the column is absent",
-                        where, canonical, missing)
-        elif canonical in source.fields:
-            raise ConfigError(f"{where}.fields.{canonical}: {missing}")
-        else:
-            raise ConfigError(f"{where}: required field {canonical!r} is not mapped and "
-                              f"{missing}; map one with fields.{canonical}")
-
-
-def _check_hf_split(folder: str, split: str | None, where: str) -> None:
-    """A saved DatasetDict is read one split at a time: the split must be named and exist."""
-    index = FileSystems.join(folder, "dataset_dict.json")
-    if not FileSystems.exists(index):
-        return
-    try:
-        with FileSystems.open(index) as stream:
-            splits = json.load(stream).get("splits", [])
-    except (OSError, ValueError, AttributeError) as error:
-        raise ConfigError(f"{where}: cannot read {index}: {error}") from None
-    if split not in splits:
-        problem = "is not set" if split is None else f"{split!r} is not one of them"
-        raise ConfigError(f"{where}: the saved DatasetDict has splits {splits}; hf_split {problem}")

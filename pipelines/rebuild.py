@@ -8,25 +8,17 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
-from types import ModuleType
 
 import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
 
 from pipelines.config import RebuildConfig
 from pipelines.runner import pipeline_options
-from pipelines.stages import distill, embed, ingest, prune, qgen
-from pipelines.stages.common import PlanError, PlannedDataset
+from pipelines.stages import STAGES
+from pipelines.stages.contract import PlanError, PlannedDataset
 from transforms.publish import store
 
 LOG = logging.getLogger(__name__)
-
-# In run order. Each module has plan(config, run_id, started_at), build(pipeline, config, planned),
-# enabled(config), and reads(config) / outputs(config): the datasets it reads (with the config key
-# naming each) and publishes.
-STAGES: dict[str, ModuleType] = {
-    "ingest": ingest, "embed": embed, "prune": prune, "distill": distill, "qgen": qgen}
-
 
 @dataclass(frozen=True)
 class PublishedDataset:
@@ -40,7 +32,7 @@ class PublishedDataset:
     path: str
 
 
-def _summary(planned: list[PlannedDataset]) -> list[PublishedDataset]:
+def _summary(planned: tuple[PlannedDataset, ...]) -> list[PublishedDataset]:
     rows = []
     for item in planned:
         spec = item.spec
@@ -65,53 +57,52 @@ def _log_counters(stage: str, result: beam.runners.runner.PipelineResult) -> Non
 def check_dataset_names(config: RebuildConfig, stages: list[str]) -> None:
     """Every dataset a stage reads is a source's, another stage's that runs before it, or already
     published under the root: a misspelt name fails here, before ingest publishes anything."""
-    known = {name for module in STAGES.values() if module.enabled(config)
-             for name in module.outputs(config)}
+    known = {name for stage in STAGES.values() if stage.enabled(config)
+             for name in stage.publishes(config)}
     available: set[str] = set()
-    for name, module in STAGES.items():
-        if not module.enabled(config):
+    for name, stage in STAGES.items():
+        if not stage.enabled(config):
             continue
-        reads = module.reads(config) if name in stages else []
-        for key, dataset in reads:
-            if dataset in available or store.latest_version(config.root, dataset):
+        for read in stage.reads(config) if name in stages else []:
+            if read.dataset in available or store.latest_version(config.root, read.dataset):
                 continue
-            later = " (made by a later stage)" if dataset in known else ""
-            raise PlanError(f"{key}: dataset {dataset!r}{later} is not published under "
+            later = " (made by a later stage)" if read.dataset in known else ""
+            raise PlanError(f"{read.key}: dataset {read.dataset!r}{later} is not published under "
                             f"{config.root} and no earlier stage of this config makes it; "
                             f"the config's datasets: {', '.join(sorted(known))}")
-        available.update(module.outputs(config))
+        available.update(stage.publishes(config))
 
 
-def stages_to_run(config: RebuildConfig, stage: str | None) -> list[str]:
-    if stage is not None:
-        return [stage]
-    return [name for name, module in STAGES.items() if module.enabled(config)]
+def stages_to_run(config: RebuildConfig, only: str | None) -> list[str]:
+    if only is not None:
+        return [only]
+    return [name for name, stage in STAGES.items() if stage.enabled(config)]
 
 
-def rebuild(config: RebuildConfig, stage: str | None = None,
+def rebuild(config: RebuildConfig, only: str | None = None,
             beam_args: list[str] | None = None) -> list[PublishedDataset]:
-    """Run the configured stages (or one), skipping datasets whose version is published."""
+    """Run the configured stages (or only one), skipping datasets whose version is published."""
     run_id = uuid.uuid4().hex[:8]
     summary: list[PublishedDataset] = []
-    stages = stages_to_run(config, stage)
-    check_dataset_names(config, stages)
-    for name in stages:
-        module = STAGES[name]
-        planned = module.plan(config, run_id, time.time())
-        if all(item.unchanged for item in planned):
+    names = stages_to_run(config, only)
+    check_dataset_names(config, names)
+    for name in names:
+        stage = STAGES[name]
+        plan = stage.plan(config, run_id, time.time())
+        if plan.unchanged:
             LOG.info("%s: inputs, config and code unchanged; %d dataset(s) already published, "
-                     "nothing to do", name, len(planned))
+                     "nothing to do", name, len(plan.datasets))
         else:
             LOG.info("%s: building %s", name,
-                     ", ".join(f"{p.spec.dataset}@{p.spec.version}" for p in planned
+                     ", ".join(f"{p.spec.dataset}@{p.spec.version}" for p in plan.datasets
                                if not p.unchanged))
             pipeline = beam.Pipeline(options=pipeline_options(beam_args or []))
-            module.build(pipeline, config, planned)
+            stage.build(pipeline, config, plan)
             result = pipeline.run()
             result.wait_until_finish()
             _log_counters(name, result)
-        for item in planned:  # a rebuild makes its versions current, including unchanged ones
+        for item in plan.datasets:  # a rebuild makes its versions current, unchanged ones too
             if store.latest_version(config.root, item.spec.dataset) != item.spec.version:
                 store.set_latest(config.root, item.spec.dataset, item.spec.version, run_id)
-        summary += _summary(planned)
+        summary += _summary(plan.datasets)
     return summary

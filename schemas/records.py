@@ -40,8 +40,6 @@ DEAD_LETTER = pa.schema(
     ]
 )
 
-RECORD_SCHEMAS: dict[str, pa.Schema] = {"document": DOCUMENT, "judgement": JUDGEMENT}
-
 # Why a row was sent to dead letter: stable snake_case names, counted per source.
 DEAD_LETTER_REASONS = (
     # ingest
@@ -53,7 +51,7 @@ DEAD_LETTER_REASONS = (
     "text_too_long",
     "duplicate_id_conflict",
     "unreadable_file",
-    # embed / prune: records read from a published dataset
+    # prune / distill: records read from a published dataset
     "missing_embedding",
     "missing_label",
     "unknown_target_label",

@@ -11,6 +11,7 @@ import pytest
 from pipelines.cli import main
 from pipelines.config import ConfigError, load_config
 from pipelines.runner import check_beam_args, pipeline_options
+from pipelines.source_checks import check_sources
 from transforms.publish import store
 
 BAD_INPUTS = Path(__file__).resolve().parent / "data" / "bad_inputs"
@@ -182,7 +183,9 @@ def test_a_mapped_optional_column_missing_from_the_first_file_is_only_a_warning(
     config = tmp_path / "rebuild.yaml"
     config.write_text("output_root: out\nsources: [{name: a, path: '*.csv', format: csv, "
                       "fields: {label: cat}}]\n")
-    assert load_config(config).sources[0].fields == {"label": "cat"}
+    loaded = load_config(config)
+    check_sources(loaded, config)
+    assert loaded.sources[0].fields == {"label": "cat"}
     assert "fields.label: column 'cat' is not in" in caplog.text
 
 

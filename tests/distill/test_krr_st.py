@@ -3,10 +3,10 @@ import io
 import pytest
 import torch
 
-from transforms.distill.krr_st import KrrStConfig, KrrStDistiller, krr_predict
-from transforms.student.model import StudentConfig
+from transforms.distill.krr_st import KrrStDistiller, KrrStSettings, krr_predict
+from transforms.student.model import StudentSettings
 
-STUDENT = StudentConfig(d_in=8, d_model=16, layers=1, heads=2, ff=32, max_len=6, dropout=0.0)
+STUDENT = StudentSettings(d_in=8, d_model=16, layers=1, heads=2, ff=32, max_len=6, dropout=0.0)
 
 
 def _real_data(n: int = 200, seed: int = 0):
@@ -28,7 +28,7 @@ def _sampler(embeds, mask, targets, batch: int):
     return sample
 
 
-def _distiller(config: KrrStConfig, data) -> KrrStDistiller:
+def _distiller(config: KrrStSettings, data) -> KrrStDistiller:
     embeds, mask, targets = data
     return KrrStDistiller(config, STUDENT, embeds[: config.m], mask[: config.m],
                           targets[: config.m])
@@ -51,7 +51,7 @@ def test_primal_and_dual_forms_agree():
 
 def test_outer_loss_falls_over_50_steps():
     data = _real_data()
-    config = KrrStConfig(m=10, pool_size=3, pool_steps=10, real_batch=64, steps=50, lr=0.05,
+    config = KrrStSettings(m=10, pool_size=3, pool_steps=10, real_batch=64, steps=50, lr=0.05,
                          seed=0)
     distiller = _distiller(config, data)
     sample = _sampler(*data, config.real_batch)
@@ -61,7 +61,7 @@ def test_outer_loss_falls_over_50_steps():
 
 def test_resumed_run_reproduces_an_uninterrupted_one():
     data = _real_data()
-    config = KrrStConfig(m=8, pool_size=2, pool_steps=4, real_batch=32, steps=12, lr=0.01, seed=3)
+    config = KrrStSettings(m=8, pool_size=2, pool_steps=4, real_batch=32, steps=12, lr=0.01, seed=3)
     sample = _sampler(*data, config.real_batch)
     straight = _distiller(config, data)
     expected = [straight.outer_step(sample) for _ in range(12)]
@@ -84,6 +84,6 @@ def test_resumed_run_reproduces_an_uninterrupted_one():
 def test_bad_sizes_are_clear_errors():
     data = _real_data()
     with pytest.raises(ValueError, match="m must be positive"):
-        _distiller(KrrStConfig(m=0), data)
+        _distiller(KrrStSettings(m=0), data)
     with pytest.raises(ValueError, match="pool_steps"):
-        _distiller(KrrStConfig(m=4, pool_steps=1), data)
+        _distiller(KrrStSettings(m=4, pool_steps=1), data)

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from transforms.distill.checkpoints import CheckpointStore
-from transforms.distill.krr_st import KrrStConfig
+from transforms.distill.krr_st import KrrStSettings
 from transforms.distill.readout import coreset_indices, nearest_real, nearest_token_ids
 from transforms.distill.real_texts import RealTexts, tokenize_batch
 from transforms.distill.synthetic_set import (
@@ -22,12 +22,12 @@ from transforms.distill.synthetic_set import (
     distill,
     distilled_rows,
 )
-from transforms.embed.encoder import EncoderSettings, SentenceEncoder
-from transforms.student.model import StudentConfig, TokenEmbeddingTable
+from transforms.embed.encoder import DEFAULT_ENCODER, EncoderSettings, SentenceEncoder
+from transforms.student.model import StudentSettings, TokenEmbeddingTable
 
 CATALOGUE = Path(__file__).resolve().parents[2] / "examples" / "data" / "catalogue.jsonl"
 LENGTH = 24
-STUDENT = StudentConfig(d_in=384, d_model=32, layers=1, heads=2, ff=64, max_len=LENGTH)
+STUDENT = StudentSettings(d_in=384, d_model=32, layers=1, heads=2, ff=64, max_len=LENGTH)
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,7 @@ def corpus(table) -> RealTexts:
     rows = [json.loads(line) for line in CATALOGUE.read_text().splitlines()]
     texts = [row["description"] for row in rows]
     ids, lengths = tokenize_batch(table.tokenizer, texts, LENGTH)
-    vectors = SentenceEncoder(EncoderSettings()).encode(texts)
+    vectors = SentenceEncoder(EncoderSettings(DEFAULT_ENCODER, 128, "cpu")).encode(texts)
     return RealTexts(torch.tensor(ids, dtype=torch.int32), torch.tensor(lengths),
                      torch.from_numpy(np.stack(vectors)),
                      pa.table({"id": [row["sku"] for row in rows], "text": texts,
@@ -50,7 +50,7 @@ def corpus(table) -> RealTexts:
 
 def _settings(folder: Path, steps: int = 50, m: int = 16, every: int = 10) -> DistillSettings:
     return DistillSettings(
-        krr=KrrStConfig(m=m, pool_size=3, pool_steps=10, real_batch=64, steps=steps, lr=3e-3,
+        krr=KrrStSettings(m=m, pool_size=3, pool_steps=10, real_batch=64, steps=steps, lr=3e-3,
                         seed=5),
         student=STUDENT, device="cpu", checkpoint_folder=str(folder), checkpoint_every=every)
 

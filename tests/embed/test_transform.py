@@ -8,8 +8,10 @@ from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from transforms.embed.encoder import text_hash
-from transforms.embed.transform import AttachEmbeddings, EmbedTexts, RecordGroup, vectors_of
+from transforms.embed.transform import EmbedTexts
+from transforms.publish.reading import vectors_of
+from transforms.text_keys import text_hash
+from transforms.vector_join import AttachEmbeddings, RecordGroup
 
 
 class FakeEncoderHandler(ModelHandler):

@@ -1,6 +1,7 @@
 import pytest
 
-from transforms.ingest.readers import RawRow, Rejected
+from transforms.dead_letters import Rejected
+from transforms.ingest.readers import RawRow
 from transforms.ingest.records import (
     FieldMapping,
     Located,
@@ -9,8 +10,10 @@ from transforms.ingest.records import (
     to_record,
 )
 
-DOCS = FieldMapping(kind="document", fields={"id": "sku", "label": "category"}, max_text_length=10)
-JUDGEMENTS = FieldMapping(kind="judgement", fields={"doc_id": "sku", "grade": "rating"})
+DOCS = FieldMapping(kind="document", fields={"id": "sku", "label": "category"}, max_text_length=10,
+                    keep_unmapped_as_metadata=True)
+JUDGEMENTS = FieldMapping(kind="judgement", fields={"doc_id": "sku", "grade": "rating"},
+                          max_text_length=10_000, keep_unmapped_as_metadata=True)
 
 
 def _row(**values) -> RawRow:

@@ -11,7 +11,7 @@ from transforms.ingest.transform import DeduplicateDataset, IngestSource, Source
 
 BAD_INPUTS = Path(__file__).resolve().parents[1] / "data" / "bad_inputs"
 MAPPING = FieldMapping(kind="document", fields={"id": "sku", "label": "category"},
-                       max_text_length=200)
+                       max_text_length=200, keep_unmapped_as_metadata=True)
 
 
 def _spec(name: str, fmt: str, pattern: str) -> SourceSpec:

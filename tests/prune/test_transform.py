@@ -8,8 +8,8 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from transforms.embed.encoder import text_hash
 from transforms.prune.transform import KeepSourceRows, PruneSettings, PruneSource
+from transforms.text_keys import text_hash
 
 AXES = {"kitchen": 0, "garden": 1, "tools": 2, "pets": 3}
 

@@ -39,12 +39,13 @@ def test_filters_drop_empty_duplicate_and_copied_queries_with_reasons():
 
 def _settings(conditioned: bool):
     from transforms.qgen.models import TrainSettings
-    from transforms.qgen.training import QgenTraining
+    from transforms.qgen.training import QgenTrainingSettings
     from transforms.qgen.transform import QgenSettings
 
-    train = TrainSettings(steps=1, batch_size=1, lr=1e-4, seed=0)
+    train = TrainSettings(steps=1, batch_size=1, lr=1e-4, seed=0, device="cpu",
+                          max_document_tokens=128, max_query_tokens=16)
     return QgenSettings(
-        scheme=SCHEME, training=QgenTraining("g", "c", tuple(SCHEME.names), conditioned, train,
+        scheme=SCHEME, training=QgenTrainingSettings("g", "c", tuple(SCHEME.names), conditioned, train,
                                              train),
         models="/m", generator_identity="g@v", queries_per_grade=2, top_k=50, top_p=0.95,
         temperature=1.0, batch_size=8, length_sort_window=8, drop_copied=True,

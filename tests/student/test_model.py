@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from transforms.student.model import (
-    StudentConfig,
+    StudentSettings,
     TextStudent,
     TokenEmbeddingTable,
     table_identity,
@@ -16,10 +16,10 @@ from transforms.student.training import (
     pretrain_regression,
 )
 
-TINY = StudentConfig(d_in=16, d_model=32, layers=1, heads=2, ff=64, max_len=8)
+TINY = StudentSettings(d_in=16, d_model=32, layers=1, heads=2, ff=64, max_len=8)
 
 
-def _student(seed: int = 0, config: StudentConfig = TINY) -> TextStudent:
+def _student(seed: int = 0, config: StudentSettings = TINY) -> TextStudent:
     torch.manual_seed(seed)
     return TextStudent(config)
 
@@ -115,7 +115,7 @@ def test_minilm_table_feeds_the_student():
     assert embeds.shape == (2, 16, 384) and mask.shape == (2, 16)
     assert mask.sum(1).tolist() == [6, 3]  # [CLS] + words + [SEP]
     assert torch.equal(embeds[0, 0], table.weight[table.tokenizer.cls_token_id])
-    features = _student(config=StudentConfig(max_len=16)).eval()(embeds, mask)
+    features = _student(config=StudentSettings(max_len=16)).eval()(embeds, mask)
     assert features.shape == (2, 128)
     identity = table_identity(table)
     assert identity.startswith("all-MiniLM-L6-v2@") and identity == table_identity(table)

@@ -29,11 +29,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from transforms.student.model import StudentConfig, TextStudent
+from transforms.student.model import StudentSettings, TextStudent
 
 
 @dataclass(frozen=True)
-class KrrStConfig:
+class KrrStSettings:
     m: int = 300  # synthetic examples
     pool_size: int = 10  # P
     pool_steps: int = 100  # T: a pool member is re-initialised after this many steps
@@ -49,7 +49,7 @@ class KrrStConfig:
 class PoolMember(nn.Module):
     """A student with a regression head onto the teacher space, and how far it has trained."""
 
-    def __init__(self, student_config: StudentConfig, target_dim: int) -> None:
+    def __init__(self, student_config: StudentSettings, target_dim: int) -> None:
         super().__init__()
         self.student = TextStudent(student_config)
         self.head = nn.Linear(student_config.d_model, target_dim)
@@ -85,7 +85,7 @@ class KrrStDistiller:
     Random draws (pool initialisation, batch indices) come from CPU generators whatever the
     device, so a run on `cuda` samples the same batches as one on `cpu`."""
 
-    def __init__(self, config: KrrStConfig, student_config: StudentConfig,
+    def __init__(self, config: KrrStSettings, student_config: StudentSettings,
                  init_embeds: torch.Tensor, init_mask: torch.Tensor,
                  init_targets: torch.Tensor, device: str = "cpu") -> None:
         if config.m <= 0:

@@ -1,5 +1,6 @@
 """The real side of KRR-ST: source texts as token ids over the frozen table, with their teacher
-targets (the `embeddings` dataset's vectors). Free of Beam.
+targets (the `embeddings` dataset's vectors). No Beam pipeline code: only Beam's filesystems, to
+read the shards from any store.
 
 The tokenised corpus is materialised as Parquet shards (one row per text) by parallel work; the
 single optimisation worker loads them into compact arrays (4 L + 4 t bytes per text, ~1.7 KB at

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 import torch
 
 from transforms.distill.checkpoints import CheckpointStore
-from transforms.distill.krr_st import KrrStConfig, KrrStDistiller
+from transforms.distill.krr_st import KrrStDistiller, KrrStSettings
 from transforms.distill.optimise import run_outer_steps
 from transforms.distill.readout import coreset_indices, nearest_real, nearest_token_ids
 from transforms.distill.real_texts import RealTexts
-from transforms.student.model import StudentConfig, TokenEmbeddingTable
+from transforms.student.model import StudentSettings, TokenEmbeddingTable
 
 NEIGHBOURS = 3  # nearest real texts published per synthetic example
 CORESET_CANDIDATES = 16  # how far down its neighbour list a synthetic example looks for a free text
@@ -22,8 +22,8 @@ class CorpusTooSmall(ValueError):
 
 @dataclass(frozen=True)
 class DistillSettings:
-    krr: KrrStConfig
-    student: StudentConfig
+    krr: KrrStSettings
+    student: StudentSettings
     device: str
     checkpoint_folder: str
     checkpoint_every: int

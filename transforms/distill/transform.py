@@ -1,11 +1,14 @@
-"""Beam steps of the distill stage: tokenise the corpus in parallel and materialise it with its
-teacher targets as Parquet shards; then one worker runs the KRR-ST optimisation over the shards."""
+"""Beam steps of the distill stage: pair the corpus with its teacher vectors, tokenise it in
+parallel and materialise it as Parquet shards; then one worker runs the KRR-ST optimisation over
+the shards."""
 
 import json
+from dataclasses import dataclass
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
+from transforms.dead_letters import reason_count
 from transforms.distill.readout import loss_curve_png
 from transforms.distill.real_texts import REAL_TEXT, RealTexts, tokenize_batch
 from transforms.distill.synthetic_set import (
@@ -16,8 +19,10 @@ from transforms.distill.synthetic_set import (
     distilled_rows,
 )
 from transforms.progress import ProgressLog
+from transforms.publish.reading import ReadPublished, ReadVectors
 from transforms.publish.transform import ROW_GROUP_BYTES
 from transforms.student.model import TokenEmbeddingTable
+from transforms.vector_join import AttachEmbeddings, RecordGroup, slim_document
 
 
 class _TokenizeFn(beam.DoFn):
@@ -100,3 +105,54 @@ class DistillFn(beam.DoFn):
             "loss_curve.png", loss_curve_png(losses, self._title)))
         yield beam.pvalue.TaggedOutput(self.ATTACHMENTS, (
             "loss_curve.json", json.dumps({"step_losses": losses}).encode("utf-8")))
+
+
+@dataclass(frozen=True)
+class DistillInputs:
+    """Where the real corpus and its teacher vectors are, and what the optimisation needs."""
+
+    source: str
+    source_version: str
+    source_files: tuple[str, ...]  # the split to distil
+    vector_files: tuple[str, ...]  # the embeddings dataset
+    table_model: str  # the model whose input embeddings are the input space
+    sequence_length: int
+    tokenize_batch: int
+    staging: str  # the distilled version's staging folder, for the real-text shards
+
+
+
+class DistillCorpus(beam.PTransform):
+    """The whole distill stage on published data: source rows joined with their teacher vectors,
+    tokenised and materialised in parallel, then distilled on one worker.
+
+    Applied to the pipeline. Output dict: `distilled` rows, `coreset` rows, `attachments`
+    ((file name, bytes): the loss curve), `dead_letters` with `dead_letter_reasons`.
+    """
+
+    def __init__(self, inputs: DistillInputs, settings: DistillSettings) -> None:
+        super().__init__(label=f"Distill {inputs.source}")
+        self._inputs = inputs
+        self._settings = settings
+
+    def expand(self, pbegin):
+        i = self._inputs
+        records = (pbegin | ReadPublished(list(i.source_files), i.source)
+                   | "Slim records" >> beam.Map(slim_document))
+        attached = {"real": records} | AttachEmbeddings(
+            pbegin | ReadVectors(list(i.vector_files), "to pair"),
+            [RecordGroup("real", i.source, i.source_version)], stage="distill")
+        shards = attached["real"] | MaterialiseRealTexts(
+            i.table_model, i.sequence_length, i.tokenize_batch, i.staging)
+        title = f"KRR-ST on {i.source}@{i.source_version}: m={self._settings.krr.m}"
+        result = (pbegin
+                  | "One optimisation" >> beam.Create([None])
+                  | "Run KRR-ST" >> beam.ParDo(
+                      DistillFn(self._settings, i.table_model, i.sequence_length, title),
+                      beam.pvalue.AsList(shards)).with_outputs(
+                      DistillFn.CORESET, DistillFn.ATTACHMENTS, main="distilled"))
+        dead = attached["dead_letters"]
+        return {"distilled": result.distilled, "coreset": result[DistillFn.CORESET],
+                "attachments": result[DistillFn.ATTACHMENTS], "dead_letters": dead,
+                "dead_letter_reasons": dead | "Key dead letters by reason" >> beam.Map(
+                    reason_count)}

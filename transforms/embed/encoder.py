@@ -17,11 +17,6 @@ class EncoderUnavailable(RuntimeError):
     """The configured encoder cannot be loaded without a network."""
 
 
-def text_hash(text: str) -> str:
-    """Key of a text in the embeddings dataset."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
-
-
 def resolve_encoder(model: str) -> str:
     """A loadable location for `model`: the bundled folder for the default name, else as given."""
     if model == DEFAULT_ENCODER:
@@ -69,9 +64,12 @@ def encoder_identity(model: str) -> str:
 
 @dataclass(frozen=True)
 class EncoderSettings:
-    model: str = DEFAULT_ENCODER
-    max_length: int = 128
-    device: str = "cpu"
+    """Which encoder, how many tokens of a text it reads, where it runs (the embed stage's
+    config section holds the defaults)."""
+
+    model: str
+    max_length: int
+    device: str
 
 
 class SentenceEncoder:
@@ -92,10 +90,6 @@ class SentenceEncoder:
         self.model.eval().to(settings.device)
         self._torch = torch
         self._settings = settings
-
-    @property
-    def dimension(self) -> int:
-        return int(self.model.config.hidden_size)
 
     def encode(self, texts: list[str]) -> list[np.ndarray | None]:
         """One float32 vector per text; None for a text with no token besides the special ones."""

@@ -3,8 +3,6 @@
 from dataclasses import dataclass
 
 import apache_beam as beam
-import numpy as np
-import pyarrow as pa
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import (
     KeyedModelHandler,
@@ -12,11 +10,10 @@ from apache_beam.ml.inference.base import (
     PredictionResult,
     RunInference,
 )
-from apache_beam.transforms.window import GlobalWindows
 
-from transforms.embed.encoder import text_hash
-from transforms.ingest.readers import Rejected, preview
-from transforms.ingest.transform import dead_letter_row
+from transforms.batching import LengthSortedRunsFn
+from transforms.publish.reading import ReadPublished, ReadVectors
+from transforms.text_keys import text_hash
 
 
 class _JoinWithPreviousFn(beam.DoFn):
@@ -66,34 +63,6 @@ class ReuseOrEncodeModelHandler(ModelHandler):
         return self._encoder.get_metrics_namespace()
 
 
-class LengthSortedRunsFn(beam.DoFn):
-    """Re-emits (key, text) pairs in runs of `window` sorted by text length, so the consecutive
-    batches RunInference cuts are of similar length and carry little padding (the idea of Hugging
-    Face's group_by_length). Beam's own length bucketing needs a streaming batch timeout."""
-
-    def __init__(self, window: int) -> None:
-        self._window = window
-        self._buffer: list = []
-
-    def start_bundle(self) -> None:
-        self._buffer = []
-
-    def process(self, keyed_text):
-        self._buffer.append(keyed_text)
-        if len(self._buffer) >= self._window:
-            yield from self._flush()
-
-    def finish_bundle(self):
-        for keyed_text in self._flush():
-            yield GlobalWindows.windowed_value(keyed_text)
-
-    def _flush(self) -> list:
-        # Known vectors (not strings) sort first, as length 0: they need no encoding.
-        run = sorted(self._buffer, key=lambda kv: len(kv[1]) if isinstance(kv[1], str) else 0)
-        self._buffer = []
-        return run
-
-
 class _ToEmbeddingRowFn(beam.DoFn):
     """A vector becomes an embeddings row; a text with no real token becomes a dead letter."""
 
@@ -112,9 +81,10 @@ class EmbedTexts(beam.PTransform):
 
     Input: a PCollection of texts. `handler`: a model handler from text to vector (None for a
     text with no real token), e.g. `SentenceEncoderModelHandler`. `previous`: (text_hash, vector)
-    pairs of the previous version for the same model (`vectors_of`), possibly empty.
-    `length_sort_window` > 1 sorts runs of that many texts by length before batching. Output dict: `embeddings` (rows) and `empty`
-    ((text_hash, text) pairs of texts that tokenise to nothing).
+    pairs of the previous version for the same model (`ReadVectors`), possibly empty.
+    `length_sort_window` > 1 sorts runs of that many texts by length before batching. Output
+    dict: `embeddings` (rows) and `empty` ((text_hash, text) pairs of texts that tokenise to
+    nothing).
     """
 
     def __init__(self, handler: ModelHandler, model_identity: str,
@@ -148,107 +118,43 @@ class EmbedTexts(beam.PTransform):
         return {"embeddings": embeddings, "empty": encoded[_ToEmbeddingRowFn.EMPTY]}
 
 
-
-def later_stage_dead_letter(stage: str, dataset: str, version: str, field: str, reason: str,
-                            detail: str, raw: str | None) -> dict:
-    """A dead-letter row for a record that came from a published dataset, not a source file."""
-    rejected = Rejected(f"{dataset}@{version}", None, reason, detail, field=field,
-                        raw=None if raw is None else preview(raw))
-    return dead_letter_row(stage, dataset, rejected)
-
-
-def vectors_of(table: pa.Table):
-    """(text_hash, float32 vector) pairs of an embeddings Arrow table, without going through
-    Python lists of floats (12 KB a vector instead of 1.5 KB)."""
-    hashes = table.column("text_hash").to_pylist()
-    values = table.column("embedding").combine_chunks().flatten()
-    matrix = np.asarray(values.to_numpy(zero_copy_only=False), dtype=np.float32)
-    matrix = matrix.reshape(len(hashes), -1)  # (N, d): every vector of a model has d values
-    for key, vector in zip(hashes, matrix):
-        yield key, vector.copy()
+# The column holding the text to embed, per dataset kind.
+TEXT_FIELD = {"document": "text", "judgement": "query"}
 
 
 @dataclass(frozen=True)
-class RecordGroup:
-    """Records that need vectors: a role (the output's name) and where they were read from."""
+class TextSource:
+    """A published dataset whose texts are embedded: its data files and its kind."""
 
-    role: str
     dataset: str
-    version: str
-    text_field: str = "text"
+    kind: str
+    files: tuple[str, ...]
 
 
-class _PairWithRecordsFn(beam.DoFn):
-    """Streams (text_hash, vector) pairs past every record that needs them (a side input)."""
+class EmbedDatasets(beam.PTransform):
+    """Vectors for the distinct texts of published datasets, reusing `previous_files` (the
+    previous embeddings version for the same model, possibly none).
 
-    MATCHED = "matched"
+    Applied to the pipeline. Output dict: `embeddings` (rows) and `drops` (("no_real_token", 1)
+    per text that tokenises to nothing)."""
 
-    def process(self, item, records):
-        key, vector = item
-        wanted = records.get(key, ())
-        for role, record in wanted:
-            yield beam.pvalue.TaggedOutput(role, (record, vector))
-        if wanted:
-            yield beam.pvalue.TaggedOutput(self.MATCHED, (key, None))
+    def __init__(self, sources: list[TextSource], previous_files: list[str],
+                 handler: ModelHandler, model_identity: str, length_sort_window: int) -> None:
+        super().__init__(label="Embed published texts")
+        self._sources = sources
+        self._previous_files = previous_files
+        self._handler = handler
+        self._model_identity = model_identity
+        self._length_sort_window = length_sort_window
 
-
-class _MissingVectorFn(beam.DoFn):
-    def __init__(self, stage: str, groups: tuple[RecordGroup, ...]) -> None:
-        self._stage = stage
-        self._groups = {group.role: group for group in groups}
-
-    def process(self, joined):
-        _, grouped = joined
-        if list(grouped["matched"]):
-            return
-        for role, record in grouped["records"]:
-            group = self._groups[role]
-            Metrics.counter(self._stage, f"{group.dataset}.missing_embedding").inc()
-            yield later_stage_dead_letter(
-                self._stage, group.dataset, group.version, group.text_field, "missing_embedding",
-                "no vector: the text has no token the encoder knows, or was not embedded",
-                record.get(group.text_field))
-            yield beam.pvalue.TaggedOutput("missing", (role, record))
-
-
-class AttachEmbeddings(beam.PTransform):
-    """Pairs the records of every group with the vectors of their texts.
-
-    A broadcast join: the records (without vectors) are the side input, keyed by text hash, and
-    the vectors stream past them once, so no step ever holds the vectors; the local runner would
-    hold every grouped vector of a CoGroupByKey in memory. `vectors` must be consumed by nothing
-    else (a second consumer makes the local runner buffer it); read the embeddings again instead.
-
-    Input: a dict role -> records. `vectors`: (text_hash, vector) pairs, e.g. `vectors_of` over
-    the embeddings dataset. Output dict: role -> (record, vector) pairs, `dead_letters` for records
-    whose text has no vector, and `missing`: those records as (role, record).
-    """
-
-    def __init__(self, vectors: beam.PCollection, groups: list[RecordGroup], stage: str) -> None:
-        super().__init__(label="Attach vectors")
-        self._vectors = vectors
-        self._groups = tuple(groups)
-        self._stage = stage
-
-    def expand(self, records_by_role):
-        keyed = [
-            records_by_role[group.role] | f"Key {group.role} by text hash" >> beam.Map(
-                lambda record, f=group.text_field, role=group.role: (
-                    text_hash(record[f]), (role, record)))
-            for group in self._groups
-        ] | "All records by text hash" >> beam.Flatten()
-        # A dict side input is read once per bundle; a multimap this large would be looked up
-        # one key at a time through the runner's state API, several times slower.
-        by_text = keyed | "Group records by text hash" >> beam.GroupByKey()
-        paired = self._vectors | "Pair vectors with records" >> beam.ParDo(
-            _PairWithRecordsFn(), beam.pvalue.AsDict(by_text)).with_outputs(
-            _PairWithRecordsFn.MATCHED, *(g.role for g in self._groups))
-        matched = (paired[_PairWithRecordsFn.MATCHED]
-                   | "One match per text" >> beam.CombinePerKey(lambda _: None))
-        missing = (
-            {"records": keyed, "matched": matched}
-            | "Join records with matches" >> beam.CoGroupByKey()
-            | "Records without vector" >> beam.ParDo(
-                _MissingVectorFn(self._stage, self._groups)).with_outputs("missing", main="dead"))
-        return {**{g.role: paired[g.role] for g in self._groups},
-                "dead_letters": missing.dead, "missing": missing.missing}
+    def expand(self, pbegin):
+        texts = [pbegin | ReadPublished(list(source.files), source.dataset)
+                 | f"{source.dataset} texts" >> beam.Map(
+                     lambda row, field=TEXT_FIELD[source.kind]: row[field])
+                 for source in self._sources]
+        previous = pbegin | ReadVectors(self._previous_files, "previous version")
+        embedded = (texts | "All texts" >> beam.Flatten()) | EmbedTexts(
+            self._handler, self._model_identity, previous, self._length_sort_window)
+        drops = embedded["empty"] | "Count texts without tokens" >> beam.Map(
+            lambda _: ("no_real_token", 1))
+        return {"embeddings": embedded["embeddings"], "drops": drops}

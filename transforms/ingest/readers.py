@@ -21,8 +21,7 @@ from typing import Any, BinaryIO
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-# Keep dead-letter rows readable: the raw text of a bad row is cut to this many characters.
-RAW_PREVIEW_CHARS = 2000
+from transforms.dead_letters import Rejected, preview, printable
 
 FORMATS = ("jsonl", "csv", "parquet", "hf")
 
@@ -36,36 +35,13 @@ class RawRow:
     values: dict[str, Any]
 
 
-@dataclass(frozen=True)
-class Rejected:
-    """A source row that cannot become a record, and why."""
-
-    file: str
-    row: int | None
-    reason: str
-    detail: str
-    field: str | None = None
-    raw: str | None = None
-
-
-def preview(raw: Any) -> str:
-    """A bounded, printable form of a raw value for the dead-letter dataset."""
-    text = raw if isinstance(raw, str) else json.dumps(raw, ensure_ascii=False, default=str)
-    return _printable(text)[:RAW_PREVIEW_CHARS]
-
-
-def _printable(text: str) -> str:
-    """Lone surrogates (undecodable bytes) shown as `\\udcNN`, so the preview is valid UTF-8."""
-    return text.encode("utf-8", errors="backslashreplace").decode("utf-8")
-
-
 def _undecodable(value: Any, column: str | None = None) -> str | None:
     """The column holding a lone surrogate (an undecodable byte or a JSON `\\udc..` escape), if any;
     `""` for a bare string."""
     if isinstance(value, str):
         return None if value.isascii() or _encodes(value) else (column or "")
     if isinstance(value, dict):
-        pairs: Iterable = ((_printable(str(key)) if column is None else column, part)
+        pairs: Iterable = ((printable(str(key)) if column is None else column, part)
                            for key, item in value.items() for part in (key, item))
     elif isinstance(value, list | tuple):
         pairs = ((column, item) for item in value)

@@ -7,10 +7,11 @@ values are acceptable for each field.
 import hashlib
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from transforms.ingest.readers import RawRow, Rejected, preview
+from transforms.dead_letters import Rejected, preview
+from transforms.ingest.readers import RawRow
 
 # Canonical fields per record kind: (required, optional). `id` is optional: a missing id becomes a
 # content hash of the text.
@@ -25,9 +26,9 @@ class FieldMapping:
     """How one source's columns become a record of `kind`. `fields` maps canonical -> source column."""
 
     kind: str
-    fields: dict[str, str] = field(default_factory=dict)
-    max_text_length: int = 10_000
-    keep_unmapped_as_metadata: bool = True
+    fields: dict[str, str]
+    max_text_length: int
+    keep_unmapped_as_metadata: bool
 
     def column(self, canonical: str) -> str:
         return self.fields.get(canonical, canonical)
@@ -184,7 +185,7 @@ def resolve_duplicates(key: str, located: list[Located], field_name: str) -> Res
     counted, differing ones are rejected as conflicts naming where the kept record came from."""
     ordered = sorted(located, key=lambda item: (item.order, item.file, item.row))
     first = ordered[0]
-    conflicts: list[Rejected] = []
+    conflicts: list[tuple[str, Rejected]] = []
     exact = 0
     for later in ordered[1:]:
         if later.record == first.record:

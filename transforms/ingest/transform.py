@@ -1,12 +1,12 @@
 """Beam wiring for ingest: list files -> read rows -> map fields -> resolve duplicate ids."""
 
 from dataclasses import dataclass
-from typing import Any
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
+from transforms.dead_letters import Rejected, dead_letter_row, reason_count
 from transforms.ingest import readers
 from transforms.ingest.records import (
     FieldMapping,
@@ -36,13 +36,6 @@ class SourceSpec:
     order: int = 0  # position among the sources of its dataset: earlier wins a duplicate
 
 
-def dead_letter_row(stage: str, source: str, rejected: readers.Rejected) -> dict[str, Any]:
-    """The dead-letter dataset row for a rejected input row."""
-    return {"stage": stage, "source": source, "file": rejected.file, "row": rejected.row,
-            "field": rejected.field, "reason": rejected.reason, "detail": rejected.detail,
-            "raw": rejected.raw}
-
-
 class ReadSourceRowsFn(beam.DoFn):
     """Reads every row of one source file; unparseable rows go to the dead-letter output."""
 
@@ -56,7 +49,7 @@ class ReadSourceRowsFn(beam.DoFn):
         progress = ProgressLog(f"ingest {spec.name} ({path})", "rows read",
                                self._progress_every_s)
         for item in self._read(path):
-            if isinstance(item, readers.Rejected):
+            if isinstance(item, Rejected):
                 Metrics.counter("ingest", f"{spec.name}.{item.reason}").inc()
                 yield beam.pvalue.TaggedOutput(DEAD_LETTER, dead_letter_row("ingest", spec.name, item))
                 continue
@@ -89,7 +82,7 @@ class MapFieldsFn(beam.DoFn):
 
     def process(self, row: readers.RawRow):
         result = to_record(row, self._spec.mapping)
-        if isinstance(result, readers.Rejected):
+        if isinstance(result, Rejected):
             Metrics.counter("ingest", f"{self._spec.name}.{result.reason}").inc()
             yield beam.pvalue.TaggedOutput(
                 DEAD_LETTER, dead_letter_row("ingest", self._spec.name, result))
@@ -176,3 +169,52 @@ class DeduplicateDataset(beam.PTransform):
         outputs = {f"records.{split}": by_split[index] | f"{name} {split} records" >> beam.Map(
             lambda located: located.record) for index, split in enumerate(splits)}
         return {**outputs, "dead_letters": resolved[DEAD_LETTER], "drops": resolved[DROPS]}
+
+
+@dataclass(frozen=True)
+class DatasetSources:
+    """The sources that publish into one dataset, in config order (earlier wins a duplicate)."""
+
+    dataset: str
+    kind: str
+    sources: tuple[SourceSpec, ...]
+
+    @property
+    def splits(self) -> tuple[str, ...]:
+        return tuple(source.split for source in self.sources)
+
+
+
+class IngestDatasets(beam.PTransform):
+    """Every source read, mapped and deduplicated into its dataset and split.
+
+    Output dict, per dataset `<name>`: `<name>.<split>` (records) and `<name>.drops` ((reason, n)
+    pairs: its sources' dead letters and exact duplicates); and `dead_letters` (every rejected row
+    of every source) with `dead_letter_reasons`.
+    """
+
+    def __init__(self, datasets: list[DatasetSources]) -> None:
+        super().__init__(label="Ingest sources")
+        self._datasets = datasets
+
+    def expand(self, pbegin):
+        outputs: dict[str, beam.PCollection] = {}
+        every_dead = []
+        for group in self._datasets:
+            name = group.dataset
+            ingested = [pbegin | IngestSource(source) for source in group.sources]
+            deduplicated = tuple(i["keyed"] for i in ingested) | DeduplicateDataset(
+                name, group.kind, group.splits)
+            dead = [i["dead_letters"] for i in ingested] + [deduplicated["dead_letters"]]
+            every_dead += dead
+            outputs[f"{name}.drops"] = (
+                [dead | f"Gather {name} dead letters" >> beam.Flatten()
+                 | f"Key {name} dead letters by reason" >> beam.Map(reason_count),
+                 deduplicated["drops"]]
+                | f"Gather {name} drops" >> beam.Flatten())
+            for split in group.splits:
+                outputs[f"{name}.{split}"] = deduplicated[f"records.{split}"]
+        dead_letters = every_dead | "Gather ingest dead letters" >> beam.Flatten()
+        return {**outputs, "dead_letters": dead_letters,
+                "dead_letter_reasons": dead_letters
+                | "Key ingest dead letters by reason" >> beam.Map(reason_count)}

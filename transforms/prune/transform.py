@@ -16,8 +16,7 @@ import numpy as np
 from apache_beam.metrics import Metrics
 from apache_beam.pvalue import AsSingleton, TaggedOutput
 
-from transforms.embed.encoder import text_hash
-from transforms.embed.transform import later_stage_dead_letter
+from transforms.dead_letters import later_stage_dead_letter, reason_count
 from transforms.prune.chart import votes_chart_png
 from transforms.prune.label_mapping import VoteTally, rank_classes, retained_count
 from transforms.prune.surrogates import (
@@ -26,6 +25,9 @@ from transforms.prune.surrogates import (
     cluster_names,
     spherical_kmeans,
 )
+from transforms.publish.reading import ReadPublished, ReadVectors
+from transforms.text_keys import text_hash
+from transforms.vector_join import AttachEmbeddings, RecordGroup, slim_document
 
 DEAD_LETTER = "dead_letter"
 
@@ -47,7 +49,7 @@ class PruneSettings:
     source_version: str
     target: str
     target_version: str
-    target_labels: tuple[str, ...] | None = None
+    target_labels: tuple[str, ...] | None
 
 
 class MeanVectorFn(beam.CombineFn):
@@ -294,3 +296,60 @@ class KeepSourceRows(beam.PTransform):
             beam.pvalue.AsDict(kept_hashes)).with_outputs(_KeepRowFn.PRUNED, main="kept")
         return {"kept": result.kept, "drops": result[_KeepRowFn.PRUNED]}
 
+
+
+class PruneForTarget(beam.PTransform):
+    """The whole prune stage on published data: reads the source and target split files and the
+    embeddings, pairs records with vectors, prunes, and reads the source rows again to keep.
+
+    Applied to the pipeline. Output dict: `kept` (source rows of kept classes) with `kept_drops`
+    (what happened to the other source rows), `ranking` rows, `chart`, `dead_letters` with
+    `dead_letter_reasons`.
+    """
+
+    # What pruned_source counts of the dead letters: only what happened to source rows.
+    SOURCE_REASONS = ("missing_embedding", "missing_label")
+
+    def __init__(self, settings: PruneSettings, source_files: list[str],
+                 target_files: list[str], vector_files: list[str]) -> None:
+        super().__init__(label=f"Prune {settings.source} for {settings.target} on vectors")
+        self._settings = settings
+        self._source_files = source_files
+        self._target_files = target_files
+        self._vector_files = vector_files
+
+    def expand(self, pbegin):
+        s = self._settings
+        groups = [RecordGroup("source", s.source, s.source_version),
+                  RecordGroup("target", s.target, s.target_version)]
+        # Only what the vote needs is paired with the vectors; the published rows are read again.
+        records = {
+            role: pbegin | ReadPublished(files, f"{role} {dataset}")
+            | f"Slim {role} records" >> beam.Map(slim_document)
+            for role, dataset, files in (("source", s.source, self._source_files),
+                                         ("target", s.target, self._target_files))
+        }
+        attached = records | AttachEmbeddings(
+            pbegin | ReadVectors(self._vector_files, "to pair"), groups, stage="prune")
+        result = attached["source"] | PruneSource(s, attached["target"])
+        missing_ids = attached["missing"] | "Source rows without vector" >> beam.FlatMap(
+            lambda item: [item[1]["id"]] if item[0] == "source" else [])
+        clustered = (pbegin | ReadVectors(self._vector_files, "to cluster")
+                     if s.mode == "feature" else None)
+        pruned = (pbegin | ReadPublished(self._source_files, "source rows to publish")
+                  | KeepSourceRows(s, result, missing_ids, clustered))
+        dead = ((attached["dead_letters"], result["dead_letters"])
+                | "All prune dead letters" >> beam.Flatten())
+        counted = self.SOURCE_REASONS
+        source_reasons = (
+            dead
+            | "Source dead letters" >> beam.Filter(
+                lambda r: r["source"] == s.source and r["reason"] in counted)
+            | "Key source dead letters by reason" >> beam.Map(reason_count))
+        return {
+            "kept": pruned["kept"],
+            "kept_drops": (source_reasons, pruned["drops"]) | "Pruned source drops" >> beam.Flatten(),
+            "ranking": result["ranking"], "chart": result["chart"], "dead_letters": dead,
+            "dead_letter_reasons": dead | "Key prune dead letters by reason" >> beam.Map(
+                reason_count),
+        }

@@ -17,9 +17,16 @@ from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
 
+from schemas.datasets import contract_for
+
 _CHUNK = 1 << 20
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-PROJECT_PACKAGES = ("pipelines", "transforms", "schemas")
+# A stage's code version follows its imports into these packages: the code that computes rows.
+# `pipelines` (planning, config, CLI) is not followed: every config value that shapes a dataset is
+# hashed into its version directly. `schemas` counts through the contracts of the kinds published.
+FOLLOWED_PACKAGES = ("transforms",)
+# Imported by stages but unable to change a row: progress logging, and this module itself.
+NOT_OUTPUT_SHAPING = frozenset({"transforms.progress", "transforms.publish.versioning"})
 
 
 def file_fingerprint(path: str) -> dict[str, Any]:
@@ -45,16 +52,18 @@ def folder_fingerprint(path: str) -> dict[str, Any]:
     return {"path": path, "sha256": digest.hexdigest(), "bytes": size}
 
 
-def _module_files(module: str) -> list[Path]:
-    """The project source files that importing `module` runs: the module and its packages."""
+def _module_files(module: str, with_packages: bool) -> list[Path]:
+    """The project source files that importing `module` runs: the module and (if asked) the
+    `__init__.py` of each package above it."""
     parts = module.split(".")
-    files = [PROJECT_ROOT.joinpath(*parts[:i], "__init__.py") for i in range(1, len(parts) + 1)]
+    files = ([PROJECT_ROOT.joinpath(*parts[:i], "__init__.py") for i in range(1, len(parts) + 1)]
+             if with_packages else [PROJECT_ROOT.joinpath(*parts, "__init__.py")])
     files.append(PROJECT_ROOT.joinpath(*parts).with_suffix(".py"))
     return [f for f in files if f.is_file()]
 
 
 def _imported_modules(source: Path, module: str) -> set[str]:
-    """Project modules a source file imports, at the top or inside functions."""
+    """Output-shaping modules a source file imports, at the top or inside functions."""
     package = module if source.name == "__init__.py" else module.rpartition(".")[0]
     found = set()
     for node in ast.walk(ast.parse(source.read_bytes(), str(source))):
@@ -67,20 +76,23 @@ def _imported_modules(source: Path, module: str) -> set[str]:
                 base = f"{anchor}.{base}" if base else anchor
             found.add(base)
             found.update(f"{base}.{alias.name}" for alias in node.names)  # submodules, if any
-    return {name for name in found if name.split(".")[0] in PROJECT_PACKAGES}
+    return {name for name in found
+            if name.split(".")[0] in FOLLOWED_PACKAGES and name not in NOT_OUTPUT_SHAPING}
 
 
 def code_files(module: str) -> list[Path]:
-    """Every project source file `module` depends on through its imports, followed transitively."""
-    seen: set[Path] = set()
-    pending = [module]
-    visited_modules: set[str] = set()
+    """The source files whose code can change what `module` (a stage module) publishes: the
+    module itself, and every `transforms` module it imports, followed transitively."""
+    seen: set[Path] = set(_module_files(module, with_packages=False))
+    pending = [name for source in seen
+               for name in _imported_modules(source, module.removesuffix(".__init__"))]
+    visited_modules = {module}
     while pending:
         name = pending.pop()
         if name in visited_modules:
             continue
         visited_modules.add(name)
-        for source in _module_files(name):
+        for source in _module_files(name, with_packages=True):
             if source in seen:
                 continue
             seen.add(source)
@@ -89,14 +101,36 @@ def code_files(module: str) -> list[Path]:
     return sorted(seen)
 
 
-def code_version(module: str) -> str:
-    """Package version plus a hash of the source that shapes a stage's output: `module` (a dotted
-    name) and every project module it imports, transitively. Editing another stage, the CLI or
-    the docs does not make a new version; editing a helper the stage borrows does."""
+def _code_text(source: Path) -> str:
+    """A module's code without comments, docstrings or layout, so editing those is no new
+    version."""
+    tree = ast.parse(source.read_bytes(), str(source))
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.unparse(tree)
+
+
+def _contract_text(kind: str) -> str:
+    contract = contract_for(kind)
+    return json.dumps({"kind": kind, "schema": contract.schema.to_string(),
+                       "expectations": [[e.type, e.kwargs] for e in contract.expectations],
+                       "label_column": contract.label_column}, sort_keys=True)
+
+
+def code_version(module: str, kinds: tuple[str, ...] = ()) -> str:
+    """Package version plus a hash of what shapes a stage's output: the code of `code_files`
+    and the contracts (schema, expectations) of the dataset `kinds` it publishes. Editing the
+    CLI, the config model, another stage, logging, a comment or a docstring does not make a new
+    version; editing a helper the stage imports or one of its contracts does."""
     digest = hashlib.sha256()
     for source in code_files(module):
         digest.update(source.relative_to(PROJECT_ROOT).as_posix().encode() + b"\0")
-        digest.update(source.read_bytes())
+        digest.update(_code_text(source).encode())
+    for kind in sorted(kinds):
+        digest.update(_contract_text(kind).encode())
     return f"{_package_version()}+{digest.hexdigest()[:10]}"
 
 

@@ -27,9 +27,9 @@ class TrainSettings:
     batch_size: int
     lr: float
     seed: int
-    device: str = "cpu"
-    max_document_tokens: int = 128
-    max_query_tokens: int = 16
+    device: str
+    max_document_tokens: int
+    max_query_tokens: int
 
     @property
     def pair_tokens(self) -> int:

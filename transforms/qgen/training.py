@@ -20,7 +20,7 @@ class Triple:
 
 
 @dataclass(frozen=True)
-class QgenTraining:
+class QgenTrainingSettings:
     generator: str  # base model name
     classifier: str
     grades: tuple[str, ...]
@@ -29,7 +29,7 @@ class QgenTraining:
     classifier_settings: TrainSettings
 
 
-def train_models(triples: list[Triple], training: QgenTraining, folder: str) -> dict:
+def train_models(triples: list[Triple], training: QgenTrainingSettings, folder: str) -> dict:
     """Train both models on `triples` (sorted first, so arrival order does not matter) and store
     them in `folder`; a folder that is already complete is reused as it is."""
     if model_store.is_complete(folder):

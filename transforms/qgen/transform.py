@@ -15,14 +15,16 @@ from apache_beam.ml.inference.base import (
 )
 from apache_beam.pvalue import AsSingleton, TaggedOutput
 
-from transforms.embed.transform import LengthSortedRunsFn, later_stage_dead_letter
+from transforms.batching import LengthSortedRunsFn
+from transforms.dead_letters import later_stage_dead_letter, reason_count
 from transforms.progress import ProgressLog
+from transforms.publish.reading import ReadPublished
 from transforms.qgen import model_store
 from transforms.qgen.chart import confusion_png
 from transforms.qgen.filters import Generated, filter_document_queries
 from transforms.qgen.grades import GradeScheme, UnknownGrade, generator_input
 from transforms.qgen.models import Generator, GradeClassifier
-from transforms.qgen.training import QgenTraining, Triple, train_models
+from transforms.qgen.training import QgenTrainingSettings, Triple, train_models
 
 DEAD_LETTER = "dead_letter"
 DROPS = "drops"
@@ -31,7 +33,7 @@ DROPS = "drops"
 @dataclass(frozen=True)
 class QgenSettings:
     scheme: GradeScheme
-    training: QgenTraining
+    training: QgenTrainingSettings
     models: str  # model folder (any Beam filesystem)
     generator_identity: str
     queries_per_grade: int
@@ -287,3 +289,36 @@ class GenerateQueries(beam.PTransform):
         drops = (generated[DROPS], judged[DROPS]) | "All query drops" >> beam.Flatten()
         return {"queries": judged.rows, "drops": drops, "dead_letters": inputs[DEAD_LETTER],
                 "chart": chart}
+
+
+
+class GenerateFromJudgements(beam.PTransform):
+    """The whole qgen stage on published data: judgements joined with their documents train (or
+    reuse) both models on one worker, then every target document gets its graded queries.
+
+    Applied to the pipeline. Output dict: `queries` (synthetic_queries rows), `drops`, `chart`,
+    `dead_letters` with `dead_letter_reasons`.
+    """
+
+    def __init__(self, settings: QgenSettings, judgements_files: list[str],
+                 documents_files: list[str], target_files: list[str]) -> None:
+        super().__init__(label="Synthetic queries")
+        self._settings = settings
+        self._files = {"judgements": judgements_files, "documents": documents_files,
+                       "target documents": target_files}
+
+    def expand(self, pbegin):
+        read = {name: pbegin | ReadPublished(files, name) for name, files in self._files.items()}
+        triples = {"judgements": read["judgements"],
+                   "documents": read["documents"]} | JudgementTriples(self._settings)
+        models_ready = (pbegin
+                        | "One training" >> beam.Create([None])
+                        | "Train or reuse models" >> beam.ParDo(
+                            TrainModelsFn(self._settings), beam.pvalue.AsList(triples["triples"])))
+        generated = read["target documents"] | GenerateQueries(self._settings, models_ready)
+        dead = ((triples["dead_letters"], generated["dead_letters"])
+                | "All qgen dead letters" >> beam.Flatten())
+        return {"queries": generated["queries"], "drops": generated["drops"],
+                "chart": generated["chart"], "dead_letters": dead,
+                "dead_letter_reasons": dead | "Key dead letters by reason" >> beam.Map(
+                    reason_count)}

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class StudentConfig:
+class StudentSettings:
     d_in: int = 384  # width of the frozen token-embedding table
     d_model: int = 128
     layers: int = 2
@@ -33,7 +33,7 @@ class StudentConfig:
 class TextStudent(nn.Module):
     """inputs_embeds (B, L, d_in) + attention_mask (B, L) -> features (B, d_model)."""
 
-    def __init__(self, config: StudentConfig) -> None:
+    def __init__(self, config: StudentSettings) -> None:
         super().__init__()
         self.config = config
         self.input_proj = nn.Linear(config.d_in, config.d_model)

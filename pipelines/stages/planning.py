@@ -1,0 +1,117 @@
+"""What every stage's planning shares: parent lookups, checks before any work, planned versions,
+and runtime settings built from a config section."""
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from pipelines.config import RebuildConfig
+from pipelines.stages.contract import PlanError, PlannedDataset, Stage
+from transforms.publish import store, versioning
+from transforms.publish.transform import PublishSpec
+
+SettingsT = TypeVar("SettingsT")
+
+
+@dataclass(frozen=True)
+class Parent:
+    """A published dataset version a stage reads."""
+
+    dataset: str
+    version: str
+    manifest: dict[str, Any]
+
+    def files(self, root: str, splits: list[str] | None = None) -> list[str]:
+        return store.data_files(root, self.dataset, self.version, self.manifest, splits)
+
+
+def stage_section(config: RebuildConfig, stage: str) -> Any:
+    """The config section of a stage that has no defaults, which must be present to run it."""
+    section = getattr(config.stages, stage)
+    if section is None:
+        raise PlanError(f"{stage}: the config has no stages.{stage} section")
+    return section
+
+
+def settings_from(section: BaseModel, settings: type[SettingsT], **runtime: Any) -> SettingsT:
+    """A runtime settings dataclass filled from the config section's keys of the same names,
+    and the `runtime` values (found while planning) for the rest: a setting and its default are
+    declared once, in the config section. Lists become tuples (settings are frozen)."""
+    values = {}
+    for field in dataclasses.fields(settings):  # type: ignore[arg-type]
+        if field.name in runtime:
+            values[field.name] = runtime[field.name]
+        elif field.name in type(section).model_fields:
+            value = getattr(section, field.name)
+            values[field.name] = tuple(value) if isinstance(value, list) else value
+    return settings(**values)
+
+
+def model_location(config: RebuildConfig, model: str) -> str:
+    """A relative folder resolves against the config's folder; anything else is a model id."""
+    candidate = config.resolve(model)
+    return candidate if Path(candidate).is_dir() else model
+
+
+def require_split(stage: str, parent: Parent, kind: str, split: str) -> None:
+    """A stage reads `split` of `parent` as rows of `kind`; say so before any work if it cannot."""
+    if parent.manifest["kind"] != kind:
+        raise PlanError(f"{stage}: {parent.dataset!r} holds {parent.manifest['kind']} rows, "
+                        f"not {kind} rows")
+    if split not in parent.manifest["splits"]:
+        raise PlanError(f"{stage}: {parent.dataset}@{parent.version} has no split {split!r}; "
+                        f"it has {sorted(parent.manifest['splits'])}")
+
+
+def require_device(stage: str, device: str) -> None:
+    """`cuda` asked for where torch sees none is a config error, not a failure mid-run."""
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise PlanError(f"{stage}: device is 'cuda' but torch sees no CUDA device here; "
+                            "set device: cpu or run on a GPU worker")
+
+
+def latest_parent(root: str, dataset: str, stage: str) -> Parent:
+    version = store.latest_version(root, dataset)
+    if version is None or not store.is_published(root, dataset, version):
+        raise PlanError(f"{stage}: needs dataset {dataset!r}, which is not published under {root}; "
+                        "run the stage that produces it first")
+    return Parent(dataset, version, store.read_manifest(root, dataset, version))
+
+
+def planned_dataset(config: RebuildConfig, stage: Stage, dataset: str, kind: str,
+                    section: Any, *, run_id: str, started_at: float, num_shards: int,
+                    parents: dict[str, str] | None = None, inputs: tuple[dict, ...] = (),
+                    splits: tuple[str, ...] = ("train",), models: dict[str, str] | None = None,
+                    manifest_config: dict[str, Any] | None = None) -> PlannedDataset:
+    """One output version: its id hashes the dataset name, the stage, `section` (everything in
+    the config that shapes the output), the inputs, the parent versions and the stage's code."""
+    code = versioning.code_version(stage.code_module, stage.kinds)
+    parents = parents or {}
+    version = versioning.version_id(dataset, stage.name, section, list(inputs), parents, code)
+    spec = PublishSpec(root=config.root, dataset=dataset, version=version, kind=kind,
+                       stage=stage.name, splits=splits, run_id=run_id, started_at=started_at,
+                       code_version=code, git_commit=versioning.git_commit(),
+                       num_shards=num_shards,
+                       config=section if manifest_config is None else manifest_config,
+                       inputs=inputs, parents=parents, seeds={"seed": config.seed},
+                       models=models or {})
+    return PlannedDataset(spec, store.is_published(config.root, dataset, version))
+
+
+def planned_train_outputs(config: RebuildConfig, stage: Stage,
+                          outputs: tuple[tuple[str, str], ...], section: dict[str, Any],
+                          parents: list[Parent], run_id: str, started_at: float,
+                          num_shards: int, models: dict[str, str]) -> tuple[PlannedDataset, ...]:
+    """The planned versions of a stage's (dataset, kind) outputs, each one `train` split, all
+    versioned by the same config section, parent versions and code."""
+    versions = {p.dataset: p.version for p in parents}
+    return tuple(planned_dataset(config, stage, name, kind, section, run_id=run_id,
+                                 started_at=started_at, num_shards=num_shards, parents=versions,
+                                 models=models)
+                 for name, kind in outputs)
