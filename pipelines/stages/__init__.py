@@ -17,7 +17,9 @@ def vector_reads(config: RebuildConfig) -> list[DatasetRead]:
     reads = []
     for stage in STAGES.values():
         for read in stage.vector_reads(config):
-            while read.dataset in subsets:
-                read = DatasetRead(read.key, subsets[read.dataset])
+            seen = {read.dataset}
+            while subsets.get(read.dataset, read.dataset) not in seen:  # a cycle is a config
+                read = DatasetRead(read.key, subsets[read.dataset])     # error found later
+                seen.add(read.dataset)
             reads.append(read)
     return reads
