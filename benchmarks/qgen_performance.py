@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import apache_beam as beam
+import torch
 from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 from transfer import log
 
@@ -25,6 +26,7 @@ from pipelines.runner import pipeline_options
 from transforms.batching import LengthSortedRunsFn
 from transforms.qgen.grades import GradeScheme, generator_input
 from transforms.qgen.models import Generator, TrainSettings
+from transforms.qgen.sampling import row_seed
 from transforms.qgen.training import QgenTrainingSettings
 from transforms.qgen.transform import GeneratorModelHandler, QgenSettings
 
@@ -36,7 +38,8 @@ def settings_for(args: argparse.Namespace) -> QgenSettings:
                           max_document_tokens=args.max_document_tokens,
                           max_query_tokens=args.max_query_tokens)
     return QgenSettings(
-        scheme=SCHEME, training=QgenTrainingSettings("", "", tuple(SCHEME.names), True, train, train),
+        scheme=SCHEME, training=QgenTrainingSettings("", "", tuple(SCHEME.names), True, train, train,
+                                              threads=1),
         models=str(Path(args.generator).resolve().parent), generator_identity="benchmark",
         queries_per_grade=args.queries_per_grade, top_k=50, top_p=0.95, temperature=1.0,
         batch_size=args.batch_size, length_sort_window=args.batch_size * 20, drop_copied=True,
@@ -57,14 +60,21 @@ def run_pipeline(inputs: list[tuple], settings: QgenSettings, sort: bool) -> flo
 
 
 def run_plain(sources: list[str], settings: QgenSettings, folder: str) -> float:
+    """Hugging Face's own `generate` in batches: the obvious alternative (its rows share one
+    random generator, so its queries depend on the batch)."""
     started = time.perf_counter()
     generator = Generator.load(folder)
-    for start in range(0, len(sources), settings.batch_size):
-        generator.generate(sources[start:start + settings.batch_size],
-                           settings.queries_per_grade, top_k=50, top_p=0.95, temperature=1.0,
-                           seed=0, max_document_tokens=settings.training.generator_settings
-                           .max_document_tokens,
-                           max_query_tokens=settings.training.generator_settings.max_query_tokens)
+    training = settings.training.generator_settings
+    with torch.inference_mode():
+        for start in range(0, len(sources), settings.batch_size):
+            inputs = generator.tokenizer(sources[start:start + settings.batch_size], padding=True,
+                                         truncation=True,
+                                         max_length=training.max_document_tokens,
+                                         return_tensors="pt")
+            generator.model.generate(**inputs, do_sample=True, top_k=settings.top_k,
+                                     top_p=settings.top_p, temperature=settings.temperature,
+                                     num_return_sequences=settings.queries_per_grade,
+                                     max_new_tokens=training.max_query_tokens)
     return time.perf_counter() - started
 
 
@@ -89,11 +99,11 @@ def main() -> None:
         rows = [row["text"] for row in csv.DictReader(handle)]
     texts = [". ".join(rows[i:i + 1 + i % args.join_up_to])
              for i in range(min(args.limit, len(rows)))]
-    inputs = [((f"d{i}", grade, text, copy), generator_input(text, grade))
+    inputs = [((f"d{i}", grade, text, copy), (generator_input(text, grade), row_seed(i, copy)))
               for i, text in enumerate(texts) for copy, grade in enumerate(SCHEME.names)]
     settings = settings_for(args)
     queries = len(inputs) * args.queries_per_grade
-    plain = run_plain([source for _, source in inputs], settings, args.generator)
+    plain = run_plain([source for _, (source, _) in inputs], settings, args.generator)
     unsorted = run_pipeline(inputs, settings, sort=False)
     grouped = run_pipeline(inputs, settings, sort=True)
     result = {"inputs": len(inputs), "queries": queries, "batch_size": args.batch_size,

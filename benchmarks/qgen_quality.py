@@ -200,7 +200,7 @@ def balanced(triples: pl.DataFrame, seed: int) -> pl.DataFrame:
 def train_classifier(triples: pl.DataFrame, steps: int, seed: int) -> GradeClassifier:
     from transforms.embed.encoder import DEFAULT_ENCODER
 
-    classifier = GradeClassifier.base(DEFAULT_ENCODER, SCHEME.names)
+    classifier = GradeClassifier.base(DEFAULT_ENCODER, SCHEME.names, seed)
     classifier.train(triples["query"].to_list(), triples["document"].to_list(),
                      triples["grade"].to_list(), replace(CLASSIFIER, steps=steps, seed=seed))
     return classifier

@@ -4,6 +4,7 @@ Relative paths resolve against the config file's folder. Errors name the key (e.
 `sources[1].format`) or the path, so a scheduler log says exactly what to fix.
 """
 
+import os
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -230,6 +231,9 @@ class QgenConfig(_Strict):
     faithfulness: Literal["filter", "annotate"] = "filter"
     device: Literal["cpu", "cuda"] = "cpu"
     num_shards: int = Field(default=1, ge=0, description=SHARDS)
+    train_threads: int = Field(
+        default=2, gt=0, description="torch threads while training: the trained weights depend on "
+        "the thread count, so a fixed count makes training repeatable on any machine")
     train_seed: int | None = Field(
         default=None, description="seed of model training; default: the rebuild seed. Pin it to "
         "sample queries with other rebuild seeds from the same trained models")
@@ -287,6 +291,13 @@ class RebuildConfig(_Strict):
         if "://" in path or Path(path).is_absolute():
             return path
         return str((Path(self.base_dir) / path).resolve())
+
+    def relative(self, path: str) -> str:
+        """A resolved local path as the config would name it, relative to the config's folder,
+        so versions and rows do not depend on where the checkout lives; a URL as it is."""
+        if "://" in path:
+            return path
+        return Path(os.path.relpath(path, self.base_dir)).as_posix()
 
     @property
     def root(self) -> str:

@@ -6,7 +6,8 @@ from apache_beam.transforms.window import GlobalWindows
 
 
 class LengthSortedRunsFn(beam.DoFn):
-    """Re-emits (key, text) pairs in runs of `window` sorted by text length, so the consecutive
+    """Re-emits (key, text) pairs (or (key, (text, …))) in runs of `window` sorted by text
+    length, so the consecutive
     batches RunInference cuts are of similar length and carry little padding (the idea of Hugging
     Face's group_by_length). Beam's own length bucketing needs a streaming batch timeout."""
 
@@ -27,8 +28,15 @@ class LengthSortedRunsFn(beam.DoFn):
             yield GlobalWindows.windowed_value(keyed_text)
 
     def _flush(self) -> list:
-        # Known vectors (not strings) sort first, as length 0: they need no encoding.
-        run = sorted(self._buffer, key=lambda kv: len(kv[1]) if isinstance(kv[1], str) else 0)
+        run = sorted(self._buffer, key=lambda kv: _text_length(kv[1]))
         self._buffer = []
         return run
+
+
+def _text_length(value) -> int:
+    """A text's length; a (text, …) tuple's text's. Anything else (embed's known vectors, which
+    need no encoding) sorts first, as length 0."""
+    if isinstance(value, tuple) and value and isinstance(value[0], str):
+        value = value[0]
+    return len(value) if isinstance(value, str) else 0
 

@@ -54,8 +54,9 @@ class IngestStage(Stage[IngestPlan]):
         for source in config.sources:
             fingerprint = (versioning.folder_fingerprint if source.format == "hf"
                            else versioning.file_fingerprint)
-            fingerprints[source.name] = [{"source": source.name, **fingerprint(f)}
-                                         for f in files[source.name]]
+            fingerprints[source.name] = [
+                {"source": source.name, **fingerprint(f), "path": config.relative(f)}
+                for f in files[source.name]]
         outputs = [(name, sources[0].kind, tuple(s.split for s in sources), sources)
                    for name, sources in _groups(config).items()]
         outputs.append((DEAD_LETTER, "dead_letter", ("train",), list(config.sources)))
@@ -78,7 +79,8 @@ class IngestStage(Stage[IngestPlan]):
                            mapping=settings_from(ingest, FieldMapping, kind=s.kind,
                                                  fields=dict(s.fields)),
                            encoding=s.encoding, csv_delimiter=s.csv_delimiter,
-                           hf_split=s.hf_split, split=s.split, order=order)
+                           hf_split=s.hf_split, split=s.split, order=order,
+                           names=tuple(config.relative(f) for f in plan.files[s.name]))
                 for order, s in enumerate(sources)))
             for name, sources in _groups(config).items()]
         ingested = pipeline | IngestDatasets(datasets)

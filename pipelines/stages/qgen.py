@@ -31,7 +31,7 @@ DEAD_LETTER = "dead_letter_qgen"
 # The config keys that can change the trained models (the rest only shape generation).
 TRAINING_KEYS = ("grades", "mode", "generator", "classifier", "train_steps", "classifier_steps",
                  "train_batch_size", "lr", "classifier_lr", "max_document_tokens",
-                 "max_query_tokens")
+                 "max_query_tokens", "train_threads")
 
 
 @dataclass(frozen=True)
@@ -120,6 +120,7 @@ class QgenStage(Stage[QgenPlan]):
             settings, QgenSettings, scheme=scheme,
             training=settings_from(
                 settings, QgenTrainingSettings, grades=tuple(scheme.names),
+                threads=settings.train_threads,
                 conditioned=settings.mode == "conditioned",
                 generator_settings=settings_from(
                     settings, TrainSettings, steps=settings.train_steps,

@@ -45,8 +45,8 @@ def _settings(conditioned: bool):
     train = TrainSettings(steps=1, batch_size=1, lr=1e-4, seed=0, device="cpu",
                           max_document_tokens=128, max_query_tokens=16)
     return QgenSettings(
-        scheme=SCHEME, training=QgenTrainingSettings("g", "c", tuple(SCHEME.names), conditioned, train,
-                                             train),
+        scheme=SCHEME, training=QgenTrainingSettings("g", "c", tuple(SCHEME.names), conditioned,
+                                                     train, train, 1),
         models="/m", generator_identity="g@v", queries_per_grade=2, top_k=50, top_p=0.95,
         temperature=1.0, batch_size=8, length_sort_window=8, drop_copied=True,
         faithfulness="filter", seed=0, judgements="j", judgements_version="v1", target="docs",
@@ -61,8 +61,10 @@ def test_each_document_gets_one_generator_input_per_grade(conditioned):
         {"id": "d1", "text": "a red kettle"}, "/m"))
     assert [key[:2] for key, _ in outputs] == [
         ("d1", grade if conditioned else None) for grade in SCHEME.names]
-    assert outputs[0][1] == ("grade: Irrelevant | document: a red kettle" if conditioned
-                             else "document: a red kettle")
+    assert outputs[0][1][0] == ("grade: Irrelevant | document: a red kettle" if conditioned
+                                else "document: a red kettle")
+    seeds = [seed for _, (_, seed) in outputs]
+    assert len(set(seeds)) == len(seeds)  # every input samples with its own seed
 
 
 def test_a_document_with_empty_text_is_a_dead_letter():

@@ -231,22 +231,26 @@ def read_parquet(stream: BinaryIO, file: str) -> Iterator[RawRow | Rejected]:
         yield Rejected(file, None, "unreadable_file", f"cannot read Parquet: {error}")
 
 
-def read_hf_dataset(path: str, split: str | None) -> Iterator[RawRow | Rejected]:
-    """Rows of a Hugging Face dataset saved with `save_to_disk` (a Dataset or one split of a DatasetDict)."""
+def read_hf_dataset(path: str, split: str | None,
+                    name: str | None = None) -> Iterator[RawRow | Rejected]:
+    """Rows of a Hugging Face dataset saved with `save_to_disk` (a Dataset or one split of a
+    DatasetDict); rows name the folder `name` (default: its path)."""
     import datasets
+
+    name = name or path
 
     try:
         loaded = datasets.load_from_disk(path)
     except (OSError, ValueError) as error:  # a folder that is not a saved dataset
-        yield Rejected(path, None, "unreadable_file", f"cannot load saved dataset: {error}")
+        yield Rejected(name, None, "unreadable_file", f"cannot load saved dataset: {error}")
         return
     if isinstance(loaded, datasets.DatasetDict):
         if split not in loaded:
-            yield Rejected(path, None, "unreadable_file",
+            yield Rejected(name, None, "unreadable_file",
                            f"saved DatasetDict has splits {sorted(loaded)}; set hf_split to one")
             return
         loaded = loaded[split]
-    yield from _arrow_rows(path, loaded.with_format("arrow").iter(batch_size=4096))
+    yield from _arrow_rows(name, loaded.with_format("arrow").iter(batch_size=4096))
 
 
 # How many JSONL lines `source_columns` reads: JSON rows need not all have the same keys.

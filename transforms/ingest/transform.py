@@ -34,6 +34,11 @@ class SourceSpec:
     hf_split: str | None = None
     split: str = "train"
     order: int = 0  # position among the sources of its dataset: earlier wins a duplicate
+    # How rows and dead letters name each file (e.g. relative to the config); default: its path.
+    names: tuple[str, ...] = ()
+
+    def name_of(self, path: str) -> str:
+        return dict(zip(self.files, self.names)).get(path, path)
 
 
 class ReadSourceRowsFn(beam.DoFn):
@@ -46,9 +51,10 @@ class ReadSourceRowsFn(beam.DoFn):
 
     def process(self, path: str):
         spec = self._spec
-        progress = ProgressLog(f"ingest {spec.name} ({path})", "rows read",
+        name = spec.name_of(path)
+        progress = ProgressLog(f"ingest {spec.name} ({name})", "rows read",
                                self._progress_every_s)
-        for item in self._read(path):
+        for item in self._read(path, name):
             if isinstance(item, Rejected):
                 Metrics.counter("ingest", f"{spec.name}.{item.reason}").inc()
                 yield beam.pvalue.TaggedOutput(DEAD_LETTER, dead_letter_row("ingest", spec.name, item))
@@ -58,18 +64,18 @@ class ReadSourceRowsFn(beam.DoFn):
             yield item
         progress.finish()
 
-    def _read(self, path: str):
+    def _read(self, path: str, name: str):
         spec = self._spec
         if spec.format == "hf":
-            yield from readers.read_hf_dataset(path, spec.hf_split)
+            yield from readers.read_hf_dataset(path, spec.hf_split, name)
             return
         with FileSystems.open(path) as stream:
             if spec.format == "jsonl":
-                yield from readers.read_jsonl(stream, path, spec.encoding)
+                yield from readers.read_jsonl(stream, name, spec.encoding)
             elif spec.format == "csv":
-                yield from readers.read_csv(stream, path, spec.encoding, spec.csv_delimiter)
+                yield from readers.read_csv(stream, name, spec.encoding, spec.csv_delimiter)
             elif spec.format == "parquet":
-                yield from readers.read_parquet(stream, path)
+                yield from readers.read_parquet(stream, name)
             else:
                 raise ValueError(f"unknown format {spec.format!r}; known: {readers.FORMATS}")
 

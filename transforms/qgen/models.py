@@ -17,6 +17,7 @@ import torch
 
 from transforms.embed.encoder import DEFAULT_ENCODER, EncoderUnavailable, resolve_encoder
 from transforms.progress import StepProgress
+from transforms.qgen.sampling import row_seed, sample_next_tokens
 
 DEFAULT_GENERATOR = "minilm-encoder-decoder"
 
@@ -70,10 +71,12 @@ class Generator:
         self.device = device
 
     @classmethod
-    def base(cls, name: str, device: str = "cpu") -> "Generator":
-        """The untrained starting point: the MiniLM warm start, or a seq2seq model (offline)."""
+    def base(cls, name: str, seed: int, device: str = "cpu") -> "Generator":
+        """The untrained starting point: the MiniLM warm start, or a seq2seq model (offline).
+        Weights the checkpoint lacks (the warm start's cross-attention) start from `seed`."""
         from transformers import AutoTokenizer, EncoderDecoderModel
 
+        torch.manual_seed(seed)
         try:
             if name == DEFAULT_GENERATOR:
                 location = resolve_encoder(DEFAULT_ENCODER)
@@ -130,17 +133,40 @@ class Generator:
         return _train(self.model, loss_of, len(sources), settings, "generator")
 
     @torch.inference_mode()
-    def generate(self, sources: list[str], n: int, *, top_k: int, top_p: float,
-                 temperature: float, seed: int, max_document_tokens: int,
+    def generate(self, sources: list[str], seeds: list[int], n: int, *, top_k: int,
+                 top_p: float, temperature: float, max_document_tokens: int,
                  max_query_tokens: int) -> list[list[str]]:
-        """n sampled queries per source text."""
-        torch.manual_seed(seed)
+        """n sampled queries per source text; query j of source i is drawn with its own
+        generator seeded by (seeds[i], j), so it does not depend on the rest of the batch."""
+        from transformers.modeling_outputs import BaseModelOutput
+
         inputs = self.tokenizer(sources, padding=True, truncation=True,
                                 max_length=max_document_tokens, return_tensors="pt").to(self.device)
-        output = self.model.generate(**inputs, do_sample=True, top_k=top_k, top_p=top_p,
-                                     temperature=temperature, num_return_sequences=n,
-                                     max_new_tokens=max_query_tokens)
-        texts = self.tokenizer.batch_decode(output, skip_special_tokens=True)
+        hidden = self.model.get_encoder()(**inputs).last_hidden_state  # (B, S, h)
+        encoded = BaseModelOutput(last_hidden_state=hidden.repeat_interleave(n, 0))  # (B*n, S, h)
+        mask = inputs["attention_mask"].repeat_interleave(n, 0)  # (B*n, S)
+        generators = [torch.Generator().manual_seed(row_seed(seed, j))
+                      for seed in seeds for j in range(n)]
+        config = self.model.generation_config
+        start = config.decoder_start_token_id
+        if start is None:
+            start = self.model.config.decoder_start_token_id
+        tokens = torch.full((len(generators), 1), start, dtype=torch.long, device=self.device)
+        finished = torch.zeros(len(generators), dtype=torch.bool, device=self.device)
+        past = None
+        for _ in range(max_query_tokens):
+            output = self.model(encoder_outputs=encoded, attention_mask=mask,
+                                decoder_input_ids=tokens if past is None else tokens[:, -1:],
+                                cache=past, use_cache=True)
+            past = output.cache
+            chosen = sample_next_tokens(output.logits[:, -1, :].cpu(), generators, top_k=top_k,
+                                        top_p=top_p, temperature=temperature).to(self.device)
+            chosen = chosen.masked_fill(finished, config.pad_token_id)  # (B*n,)
+            tokens = torch.cat([tokens, chosen[:, None]], dim=1)
+            finished |= chosen == config.eos_token_id
+            if bool(finished.all()):
+                break
+        texts = self.tokenizer.batch_decode(tokens[:, 1:], skip_special_tokens=True)
         return [texts[i * n:(i + 1) * n] for i in range(len(sources))]
 
 
@@ -154,9 +180,12 @@ class GradeClassifier:
         self.device = device
 
     @classmethod
-    def base(cls, name: str, grades: list[str], device: str = "cpu") -> "GradeClassifier":
+    def base(cls, name: str, grades: list[str], seed: int,
+             device: str = "cpu") -> "GradeClassifier":
+        """A new grade head on a sequence encoder (offline); the head starts from `seed`."""
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+        torch.manual_seed(seed)
         location = resolve_encoder(name)
         try:
             tokenizer = AutoTokenizer.from_pretrained(location, local_files_only=True)

@@ -5,6 +5,8 @@ import logging
 import tempfile
 from dataclasses import dataclass
 
+import torch
+
 from transforms.qgen import model_store
 from transforms.qgen.grades import generator_input
 from transforms.qgen.models import Generator, GradeClassifier, TrainSettings
@@ -27,6 +29,9 @@ class QgenTrainingSettings:
     conditioned: bool
     generator_settings: TrainSettings
     classifier_settings: TrainSettings
+    # torch threads while training: CPU kernels split work by thread count, so the same seed gives
+    # the same weights only with the same count (measured: 1 and 2 threads differ).
+    threads: int
 
 
 def train_models(triples: list[Triple], training: QgenTrainingSettings, folder: str) -> dict:
@@ -39,22 +44,35 @@ def train_models(triples: list[Triple], training: QgenTrainingSettings, folder: 
         raise ValueError("qgen: no usable (query, document, grade) triple to train on; see the "
                          "dead-letter dataset for why judgements were rejected")
     triples = sorted(triples, key=lambda t: (t.document, t.grade, t.query))
-    device = training.generator_settings.device
-    generator = Generator.base(training.generator, device)
-    sources = [generator_input(t.document, t.grade if training.conditioned else None)
-               for t in triples]
-    generator_losses = generator.train(sources, [t.query for t in triples],
-                                       training.generator_settings)
-    classifier = GradeClassifier.base(training.classifier, list(training.grades), device)
-    classifier_losses = classifier.train([t.query for t in triples],
-                                         [t.document for t in triples],
-                                         [t.grade for t in triples], training.classifier_settings)
-    info = {"triples": len(triples), "generator_base": training.generator,
-            "classifier_base": training.classifier,
-            "generator_final_loss": sum(generator_losses[-20:]) / len(generator_losses[-20:]),
-            "classifier_final_loss": sum(classifier_losses[-20:]) / len(classifier_losses[-20:])}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(training.threads)
+    try:
+        generator, classifier, info = _train_both(triples, training)
+    finally:
+        torch.set_num_threads(threads)
     with tempfile.TemporaryDirectory(prefix="refinery-qgen-") as local:
         generator.save(f"{local}/generator")
         classifier.save(f"{local}/classifier")
         model_store.upload(local, folder, info)
     return info
+
+
+def _train_both(triples: list[Triple],
+                training: QgenTrainingSettings) -> tuple[Generator, GradeClassifier, dict]:
+    device = training.generator_settings.device
+    generator = Generator.base(training.generator, training.generator_settings.seed, device)
+    sources = [generator_input(t.document, t.grade if training.conditioned else None)
+               for t in triples]
+    generator_losses = generator.train(sources, [t.query for t in triples],
+                                       training.generator_settings)
+    classifier = GradeClassifier.base(training.classifier, list(training.grades),
+                                      training.classifier_settings.seed, device)
+    classifier_losses = classifier.train([t.query for t in triples],
+                                         [t.document for t in triples],
+                                         [t.grade for t in triples], training.classifier_settings)
+    return generator, classifier, {
+            "triples": len(triples), "generator_base": training.generator,
+            "classifier_base": training.classifier, "torch": torch.__version__,
+            "threads": training.threads,
+            "generator_final_loss": sum(generator_losses[-20:]) / len(generator_losses[-20:]),
+            "classifier_final_loss": sum(classifier_losses[-20:]) / len(classifier_losses[-20:])}

@@ -1,7 +1,6 @@
 """Beam wiring for qgen: judgements + documents -> training triples -> (one worker) trained
 models -> grade-conditioned generation through RunInference -> filters -> faithfulness."""
 
-import hashlib
 from collections import Counter
 from dataclasses import dataclass
 
@@ -24,6 +23,7 @@ from transforms.qgen.chart import confusion_png
 from transforms.qgen.filters import Generated, filter_document_queries
 from transforms.qgen.grades import GradeScheme, UnknownGrade, generator_input
 from transforms.qgen.models import Generator, GradeClassifier
+from transforms.qgen.sampling import row_seed
 from transforms.qgen.training import QgenTrainingSettings, Triple, train_models
 
 DEAD_LETTER = "dead_letter"
@@ -121,8 +121,10 @@ class TrainModelsFn(beam.DoFn):
 
 
 class _GenerationInputsFn(beam.DoFn):
-    """A target document -> one (key, generator input) per grade (conditioned) or the same
-    number of grade-less inputs (unconditioned). Waits for the trained models."""
+    """A target document -> one (key, (generator input, seed)) per grade (conditioned) or the
+    same number of grade-less inputs (unconditioned). The seed is the input's own, from the
+    rebuild seed, the document id, the grade and the copy, so its queries do not depend on which
+    inputs share its batch. Waits for the trained models."""
 
     def __init__(self, settings: QgenSettings) -> None:
         self._settings = settings
@@ -138,11 +140,12 @@ class _GenerationInputsFn(beam.DoFn):
             return
         for copy, grade in enumerate(s.scheme.names):
             asked = grade if s.conditioned else None
-            yield (row["id"], asked, text, copy), generator_input(text, asked)
+            yield ((row["id"], asked, text, copy),
+                   (generator_input(text, asked), row_seed(s.seed, row["id"], asked, copy)))
 
 
 class GeneratorModelHandler(ModelHandler):
-    """Generator inputs in, `queries_per_grade` sampled queries per input out."""
+    """(generator input, seed) pairs in, `queries_per_grade` sampled queries per input out."""
 
     def __init__(self, settings: QgenSettings) -> None:
         super().__init__(min_batch_size=settings.batch_size, max_batch_size=settings.batch_size)
@@ -156,15 +159,13 @@ class GeneratorModelHandler(ModelHandler):
     def run_inference(self, batch, model, inference_args=None):
         s = self._settings
         training = s.training.generator_settings
-        # Seeded per batch content: the same batch samples the same queries on every run.
-        digest = hashlib.sha256("\0".join(batch).encode()).digest()
-        seed = (s.seed * 1_000_003 + int.from_bytes(digest[:4], "big")) % (2 ** 31)
-        queries = model.generate(list(batch), s.queries_per_grade, top_k=s.top_k, top_p=s.top_p,
-                                 temperature=s.temperature, seed=seed,
+        queries = model.generate([source for source, _ in batch], [seed for _, seed in batch],
+                                 s.queries_per_grade, top_k=s.top_k, top_p=s.top_p,
+                                 temperature=s.temperature,
                                  max_document_tokens=training.max_document_tokens,
                                  max_query_tokens=training.max_query_tokens)
         self._progress.add(len(batch))
-        return [PredictionResult(source, generated) for source, generated in zip(batch, queries)]
+        return [PredictionResult(item, generated) for item, generated in zip(batch, queries)]
 
     def get_metrics_namespace(self) -> str:
         return "qgen"
