@@ -1,6 +1,7 @@
-"""QGen generation throughput: the stage's generation path (length-sorted runs -> RunInference with
-the keyed generator handler) against a plain `model.generate` loop with the same model, batch size
-and sampling settings, side by side in one run; and the pipeline without length grouping.
+"""QGen generation throughput: the stage's generation path (content batches sorted by length ->
+RunInference with the generator handler, per-query seeds, top-k-first sampling) against a plain
+Hugging Face `model.generate` loop with the same model, batch size and sampling settings, side by
+side in one run; and the pipeline without length sorting.
 
 Inputs are documents from a generic `text,label` CSV (labels ignored), each asked for every grade
 of the default scheme, so N documents make 3 N generator inputs. The generator is a model folder
@@ -19,11 +20,10 @@ from pathlib import Path
 
 import apache_beam as beam
 import torch
-from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 from transfer import log
 
 from pipelines.runner import pipeline_options
-from transforms.batching import LengthSortedRunsFn
+from transforms.batching import RunOnContentBatches, bucket_count
 from transforms.qgen.grades import GradeScheme, generator_input
 from transforms.qgen.models import Generator, TrainSettings
 from transforms.qgen.sampling import row_seed
@@ -42,19 +42,19 @@ def settings_for(args: argparse.Namespace) -> QgenSettings:
                                               threads=1),
         models=str(Path(args.generator).resolve().parent), generator_identity="benchmark",
         queries_per_grade=args.queries_per_grade, top_k=50, top_p=0.95, temperature=1.0,
-        batch_size=args.batch_size, length_sort_window=args.batch_size * 20, drop_copied=True,
+        batch_size=args.batch_size, length_sort_batches=20, target_rows=0, drop_copied=True,
         faithfulness="annotate", seed=0, judgements="", judgements_version="", target="",
         target_version="")
 
 
 def run_pipeline(inputs: list[tuple], settings: QgenSettings, sort: bool) -> float:
     started = time.perf_counter()
+    buckets = bucket_count(len(inputs), settings.batch_size, settings.length_sort_batches)
     with beam.Pipeline(options=pipeline_options([])) as pipeline:
-        keyed = pipeline | beam.Create(inputs, reshuffle=False)
-        if sort:
-            keyed = keyed | beam.ParDo(LengthSortedRunsFn(settings.length_sort_window))
-        _ = (keyed
-             | RunInference(KeyedModelHandler(GeneratorModelHandler(settings)))
+        _ = (pipeline
+             | beam.Create(inputs, reshuffle=False)
+             | RunOnContentBatches(GeneratorModelHandler(settings), settings.batch_size, buckets,
+                                   by_length=sort)
              | beam.combiners.Count.Globally())
     return time.perf_counter() - started
 

@@ -4,9 +4,8 @@ checkout folders, once on one process and once on two worker processes."""
 import shutil
 from pathlib import Path
 
-from tests.conftest import EXAMPLES
-
 from pipelines.cli import main
+from tests.conftest import EXAMPLES
 from transforms.publish import store
 
 # Shorter than the example's training, so the test stays quick; still every stage, qgen included.

@@ -85,14 +85,14 @@ class EmbedStage(Stage[EmbedPlan]):
     def build(self, pipeline: beam.Pipeline, config: RebuildConfig, plan: EmbedPlan) -> None:
         settings = _settings(config)
         spec = plan.spec(VECTORS)
-        sources = [TextSource(p.dataset, p.manifest["kind"], tuple(p.files(config.root)))
-                   for p in plan.parents]
+        sources = [TextSource(p.dataset, p.manifest["kind"], tuple(p.files(config.root)),
+                              p.manifest["rows"]) for p in plan.parents]
         handler = SentenceEncoderModelHandler(
             settings_from(settings, EncoderSettings, model=encoder_location(config)),
             settings.batch_size)
         embedded = pipeline | EmbedDatasets(
             sources, plan.previous.files(config.root) if plan.previous else [], handler,
-            spec.models["encoder"], settings.batch_size * settings.length_sort_batches)
+            spec.models["encoder"], settings.batch_size, settings.length_sort_batches)
         pipeline | Publish("embed", plan.to_publish([
             DatasetOutput(spec, {"train": embedded["embeddings"]}, embedded["drops"])]))
 

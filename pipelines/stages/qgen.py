@@ -130,7 +130,7 @@ class QgenStage(Stage[QgenPlan]):
                     batch_size=settings.train_batch_size, lr=settings.classifier_lr,
                     seed=seed)),
             models=spec.models["models_folder"], generator_identity=spec.models["generator"],
-            length_sort_window=settings.batch_size * settings.length_sort_batches,
+            target_rows=plan.target.manifest["splits"][settings.target_split]["rows"],
             seed=config.seed, judgements=plan.judgements.dataset,
             judgements_version=plan.judgements.version, target=plan.target.dataset,
             target_version=plan.target.version)

@@ -28,15 +28,15 @@ class FakeEncoderHandler(ModelHandler):
                                  np.array([len(text), 1.0], dtype=np.float32)) for text in batch]
 
 
-@pytest.mark.parametrize("window", [0, 2])
-def test_only_texts_missing_from_the_previous_version_are_encoded(window):
+@pytest.mark.parametrize("buckets, by_length", [(1, False), (2, True)])
+def test_only_texts_missing_from_the_previous_version_are_encoded(buckets, by_length):
     previous_rows = [(text_hash("kept"), np.array([9.0, 9.0], dtype=np.float32)),
                      (text_hash("gone"), np.array([7.0, 7.0], dtype=np.float32))]
     with TestPipeline(runner="FnApiRunner") as pipeline:
         previous = pipeline | "previous" >> beam.Create(previous_rows)
         texts = pipeline | "texts" >> beam.Create(["kept", "new text", "kept", "  ", "a", "bb"])
-        result = texts | EmbedTexts(FakeEncoderHandler(), "fake", previous,
-                                    length_sort_window=window)
+        result = texts | EmbedTexts(FakeEncoderHandler(), "fake", previous, batch_size=2,
+                                    buckets=buckets, by_length=by_length)
         assert_that(result["embeddings"] | beam.Map(
                         lambda r: (r["model"], r["text_hash"], r["embedding"].tolist())),
                     equal_to([("fake", text_hash("kept"), [9.0, 9.0]),

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from transforms.prune.fixed_point import to_fixed
 from transforms.prune.label_mapping import VoteTally, rank_classes, retained_count
 
 
@@ -25,7 +26,7 @@ def test_ranks_by_votes_then_probability_mass_then_name():
 
 def test_zero_vote_ties_fall_back_to_class_name():
     tally = _tally("zyx", [([0.0, 1.0, 0.0], None)])
-    tally.probability_mass = np.array([0.0, 1.0, 0.0])
+    tally.probability_mass_fixed = to_fixed(np.array([0.0, 1.0, 0.0]))
     assert [r.source_class for r in rank_classes(tally, keep=1)] == ["y", "x", "z"]
 
 

@@ -5,13 +5,11 @@ from dataclasses import dataclass
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import (
-    KeyedModelHandler,
     ModelHandler,
     PredictionResult,
-    RunInference,
 )
 
-from transforms.batching import LengthSortedRunsFn
+from transforms.batching import RunOnContentBatches, bucket_count
 from transforms.publish.reading import ReadPublished, ReadVectors
 from transforms.text_keys import text_hash
 
@@ -81,34 +79,29 @@ class EmbedTexts(beam.PTransform):
 
     Input: a PCollection of texts. `handler`: a model handler from text to vector (None for a
     text with no real token), e.g. `SentenceEncoderModelHandler`. `previous`: (text_hash, vector)
-    pairs of the previous version for the same model (`ReadVectors`), possibly empty.
-    `length_sort_window` > 1 sorts runs of that many texts by length before batching. Output
-    dict: `embeddings` (rows) and `empty` ((text_hash, text) pairs of texts that tokenise to
-    nothing).
+    pairs of the previous version for the same model (`ReadVectors`), possibly empty. Texts are
+    encoded in `ContentBatches` of `batch_size` (sorted by length within `buckets` when
+    `by_length`), so a text's vector does not depend on the bundling. Output dict: `embeddings`
+    (rows) and `empty` ((text_hash, text) pairs of texts that tokenise to nothing).
     """
 
     def __init__(self, handler: ModelHandler, model_identity: str,
-                 previous: beam.PCollection, length_sort_window: int = 0) -> None:
+                 previous: beam.PCollection, batch_size: int, buckets: int,
+                 by_length: bool = True) -> None:
         super().__init__(label="Embed texts")
         self._handler = handler
-        self._length_sort_window = length_sort_window
         self._model_identity = model_identity
         self._previous = previous
+        self._batching = (batch_size, buckets, by_length)
 
     def expand(self, texts):
         keyed = texts | "Key texts by hash" >> beam.Map(lambda text: (text_hash(text), text))
-        to_encode = (
+        encoded = (
             {"texts": keyed, "previous": self._previous}
             | "Join with previous vectors" >> beam.CoGroupByKey()
             | "Reuse or encode" >> beam.ParDo(_JoinWithPreviousFn())
-        )
-        handler = KeyedModelHandler(ReuseOrEncodeModelHandler(self._handler))
-        if self._length_sort_window > 1:
-            to_encode = to_encode | "Sort runs of texts by length" >> beam.ParDo(
-                LengthSortedRunsFn(self._length_sort_window))
-        encoded = (
-            to_encode
-            | "Encode new texts" >> RunInference(handler)
+            | "Encode new texts" >> RunOnContentBatches(
+                ReuseOrEncodeModelHandler(self._handler), *self._batching, label="Encode")
             | "To embedding rows" >> beam.ParDo(_ToEmbeddingRowFn()).with_outputs(
                 _ToEmbeddingRowFn.EMPTY, main="rows")
         )
@@ -129,6 +122,7 @@ class TextSource:
     dataset: str
     kind: str
     files: tuple[str, ...]
+    rows: int
 
 
 class EmbedDatasets(beam.PTransform):
@@ -139,13 +133,15 @@ class EmbedDatasets(beam.PTransform):
     per text that tokenises to nothing)."""
 
     def __init__(self, sources: list[TextSource], previous_files: list[str],
-                 handler: ModelHandler, model_identity: str, length_sort_window: int) -> None:
+                 handler: ModelHandler, model_identity: str, batch_size: int,
+                 batches_per_bucket: int) -> None:
         super().__init__(label="Embed published texts")
         self._sources = sources
         self._previous_files = previous_files
         self._handler = handler
         self._model_identity = model_identity
-        self._length_sort_window = length_sort_window
+        self._batch_size = batch_size
+        self._batches_per_bucket = batches_per_bucket
 
     def expand(self, pbegin):
         texts = [pbegin | ReadPublished(list(source.files), source.dataset)
@@ -153,8 +149,12 @@ class EmbedDatasets(beam.PTransform):
                      lambda row, field=TEXT_FIELD[source.kind]: row[field])
                  for source in self._sources]
         previous = pbegin | ReadVectors(self._previous_files, "previous version")
+        # Distinct texts are at most the rows read: enough to size the buckets.
+        rows = sum(source.rows for source in self._sources)
+        buckets = bucket_count(rows, self._batch_size, self._batches_per_bucket)
         embedded = (texts | "All texts" >> beam.Flatten()) | EmbedTexts(
-            self._handler, self._model_identity, previous, self._length_sort_window)
+            self._handler, self._model_identity, previous, self._batch_size, buckets,
+            by_length=self._batches_per_bucket > 0)
         drops = embedded["empty"] | "Count texts without tokens" >> beam.Map(
             lambda _: ("no_real_token", 1))
         return {"embeddings": embedded["embeddings"], "drops": drops}

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from transforms.prune.fixed_point import from_fixed, to_fixed
+
 
 @dataclass
 class VoteTally:
@@ -17,7 +19,9 @@ class VoteTally:
 
     classes: tuple[str, ...]
     votes: Counter = field(default_factory=Counter)
-    probability_mass: np.ndarray | None = None  # (C,)
+    # (C,) summed probabilities in fixed point, so partial tallies merge to the same bits in
+    # any order
+    probability_mass_fixed: np.ndarray | None = None
     voters: dict[str, Counter] = field(default_factory=dict)
     examples: int = 0
 
@@ -25,17 +29,26 @@ class VoteTally:
         """One target example with its (C,) surrogate probabilities."""
         winner = self.classes[int(np.argmax(probabilities))]
         self.votes[winner] += 1
-        self.probability_mass = (probabilities.astype(np.float64) if self.probability_mass is None
-                                 else self.probability_mass + probabilities)
+        fixed = to_fixed(probabilities)
+        self.probability_mass_fixed = (fixed if self.probability_mass_fixed is None
+                                       else self.probability_mass_fixed + fixed)
         if target_label is not None:
             self.voters.setdefault(winner, Counter())[target_label] += 1
         self.examples += 1
 
+    @property
+    def probability_mass(self) -> np.ndarray:
+        """(C,) summed surrogate probability per source class."""
+        if self.probability_mass_fixed is None:
+            return np.zeros(len(self.classes))
+        return from_fixed(self.probability_mass_fixed)
+
     def merge(self, other: "VoteTally") -> "VoteTally":
         self.votes.update(other.votes)
-        if other.probability_mass is not None:
-            self.probability_mass = (other.probability_mass.copy() if self.probability_mass is None
-                                     else self.probability_mass + other.probability_mass)
+        if other.probability_mass_fixed is not None:
+            self.probability_mass_fixed = (
+                other.probability_mass_fixed.copy() if self.probability_mass_fixed is None
+                else self.probability_mass_fixed + other.probability_mass_fixed)
         for source_class, counter in other.voters.items():
             self.voters.setdefault(source_class, Counter()).update(counter)
         self.examples += other.examples
@@ -77,10 +90,10 @@ def rank_classes(tally: VoteTally, keep: int, top_voters: int = 3) -> list[Class
 
     Many classes get zero votes, so the tie-breaks decide most of the cut: they are explicit here
     rather than left to a top-k implementation's order. The probability mass is compared rounded
-    to 9 decimals, so the order of Beam's partial sums cannot flip a ranking.
+    to 9 decimals (it is summed in fixed point, so the order of Beam's partial sums cannot
+    change it anyway).
     """
-    mass = (tally.probability_mass if tally.probability_mass is not None
-            else np.zeros(len(tally.classes)))
+    mass = tally.probability_mass
     order = sorted(range(len(tally.classes)),
                    key=lambda i: (-tally.votes[tally.classes[i]], -round(float(mass[i]), 9),
                                   tally.classes[i]))

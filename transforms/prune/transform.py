@@ -18,6 +18,7 @@ from apache_beam.pvalue import AsSingleton, TaggedOutput
 
 from transforms.dead_letters import later_stage_dead_letter, reason_count
 from transforms.prune.chart import votes_chart_png
+from transforms.prune.fixed_point import from_fixed, to_fixed
 from transforms.prune.label_mapping import VoteTally, rank_classes, retained_count
 from transforms.prune.surrogates import (
     CentroidSurrogate,
@@ -53,14 +54,16 @@ class PruneSettings:
 
 
 class MeanVectorFn(beam.CombineFn):
-    """Mean of vectors, combined in parallel: only (sum, count) crosses the shuffle."""
+    """Mean of vectors, combined in parallel: only (sum, count) crosses the shuffle. The sum is in
+    fixed point, so the mean has the same bits however the runner split and ordered it."""
 
     def create_accumulator(self):
         return None, 0
 
     def add_input(self, accumulator, vector):
         total, count = accumulator
-        return (vector.astype(np.float64) if total is None else total + vector), count + 1
+        fixed = to_fixed(vector)
+        return (fixed if total is None else total + fixed), count + 1
 
     def merge_accumulators(self, accumulators):
         total, count = None, 0
@@ -72,7 +75,7 @@ class MeanVectorFn(beam.CombineFn):
 
     def extract_output(self, accumulator):
         total, count = accumulator
-        return total / count
+        return from_fixed(total) / count
 
 
 class MergeTalliesFn(beam.CombineFn):

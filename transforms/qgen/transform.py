@@ -7,14 +7,12 @@ from dataclasses import dataclass
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import (
-    KeyedModelHandler,
     ModelHandler,
     PredictionResult,
-    RunInference,
 )
 from apache_beam.pvalue import AsSingleton, TaggedOutput
 
-from transforms.batching import LengthSortedRunsFn
+from transforms.batching import RunOnContentBatches, bucket_count
 from transforms.dead_letters import later_stage_dead_letter, reason_count
 from transforms.progress import ProgressLog
 from transforms.publish.reading import ReadPublished
@@ -41,7 +39,8 @@ class QgenSettings:
     top_p: float
     temperature: float
     batch_size: int
-    length_sort_window: int
+    length_sort_batches: int  # batches per length-sorted bucket; 0: no length sorting
+    target_rows: int  # documents to generate for, to size the buckets
     drop_copied: bool
     faithfulness: str  # "filter" or "annotate"
     seed: int
@@ -263,12 +262,15 @@ class GenerateQueries(beam.PTransform):
         inputs = documents | "Generator inputs" >> beam.ParDo(
             _GenerationInputsFn(s), AsSingleton(self._models_ready)).with_outputs(
             DEAD_LETTER, main="inputs")
+        # Batches made from the data alone: a query's inputs are the same on any runner.
+        expected = s.target_rows * len(s.scheme.names)
+        by_length = s.length_sort_batches > 0
         generated = (
             inputs.inputs
-            | "Sort inputs by length in runs" >> beam.ParDo(
-                LengthSortedRunsFn(max(s.length_sort_window, 1)))
-            | "Generate" >> RunInference(
-                KeyedModelHandler(GeneratorModelHandler(s)))
+            | "Generate" >> RunOnContentBatches(
+                GeneratorModelHandler(s), s.batch_size,
+                bucket_count(expected, s.batch_size, s.length_sort_batches), by_length,
+                label="Generate")
             | "Queries per document" >> beam.FlatMap(_generated)
             | "Group queries by document" >> beam.GroupByKey()
             | "Filter queries" >> beam.ParDo(_FilterDocumentFn(s.drop_copied)).with_outputs(
@@ -276,8 +278,10 @@ class GenerateQueries(beam.PTransform):
         judged = (
             generated.kept
             | "Pair with document" >> beam.Map(lambda item: (item, (item.query, item.doc_text)))
-            | "Judge grades" >> RunInference(
-                KeyedModelHandler(ClassifierModelHandler(s)))
+            | "Judge grades" >> RunOnContentBatches(
+                ClassifierModelHandler(s), s.batch_size,
+                bucket_count(expected * s.queries_per_grade, s.batch_size,
+                             s.length_sort_batches), by_length, label="Judge")
             | "Faithfulness" >> beam.ParDo(_FaithfulRowFn(s)).with_outputs(
                 DROPS, "judged", main="rows"))
         title = f"{s.generator_identity}: grade asked for vs classifier grade"
