@@ -18,9 +18,10 @@ def row_seed(*parts: object) -> int:
     return int.from_bytes(digest[:8], "big") >> 1
 
 
-def sample_next_tokens(logits: torch.Tensor, generators: list[torch.Generator], *, top_k: int,
-                       top_p: float, temperature: float) -> torch.Tensor:
-    """logits (R, V) -> one sampled token id per row (R,), row r drawn with generators[r]."""
+def candidate_distribution(logits: torch.Tensor, *, top_k: int, top_p: float,
+                           temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """logits (R, V) -> (probabilities, token ids), both (R, k): the tokens that can be drawn,
+    most likely first, with their unnormalised probabilities (0 for tokens top-p removes)."""
     logits = logits.float() / temperature
     if 0 < top_k < logits.shape[-1]:
         values, indices = logits.topk(top_k, dim=-1)  # (R, k), most likely first
@@ -31,6 +32,14 @@ def sample_next_tokens(logits: torch.Tensor, generators: list[torch.Generator], 
         # Keep a token while the mass of the more likely ones is below top_p (so at least one).
         before = probabilities.cumsum(-1) - probabilities
         probabilities = probabilities.masked_fill(before >= top_p, 0.0)
+    return probabilities, indices
+
+
+def sample_next_tokens(logits: torch.Tensor, generators: list[torch.Generator], *, top_k: int,
+                       top_p: float, temperature: float) -> torch.Tensor:
+    """logits (R, V) -> one sampled token id per row (R,), row r drawn with generators[r]."""
+    probabilities, indices = candidate_distribution(logits, top_k=top_k, top_p=top_p,
+                                                    temperature=temperature)
     chosen = torch.stack([torch.multinomial(probabilities[row], 1, generator=generator)
                           for row, generator in enumerate(generators)])  # (R, 1)
     return indices.gather(-1, chosen).squeeze(-1)
