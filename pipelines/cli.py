@@ -94,6 +94,9 @@ def _datasets(args: argparse.Namespace) -> int:
                 print(f"no published datasets under {args.root}")
                 return 0
             print(_table(rows, ["dataset", "latest", "versions", "rows", "stage", "created_at"]))
+            for row in rows:
+                if row.get("problem"):
+                    print(f"warning: {row['dataset']}: {row['problem']}", file=sys.stderr)
         elif args.action == "versions":
             root, _, dataset = args.dataset.rstrip("/").rpartition("/")
             rows = catalog.list_versions(root, dataset)

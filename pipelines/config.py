@@ -25,7 +25,7 @@ from transforms.embed.encoder import DEFAULT_ENCODER
 from transforms.ingest.records import CANONICAL_FIELDS
 from transforms.student.model import StudentSettings
 
-_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_NAME = re.compile(r"[a-z][a-z0-9_]*")  # fullmatch: `$` would let a final "\n" through
 # The method's own defaults (KRR-ST, the student architecture) are declared where the method is,
 # and the config sections take them from there.
 _KRR = KrrStSettings()
@@ -61,7 +61,7 @@ class SourceConfig(_Strict):
     @field_validator("name", "dataset", "split")
     @classmethod
     def _identifier(cls, value: str | None) -> str | None:
-        if value is not None and not _NAME.match(value):
+        if value is not None and not _NAME.fullmatch(value):
             raise ValueError(f"{value!r} must be lower_snake_case (letters, digits, _)")
         return value
 

@@ -2,6 +2,7 @@
 read with its mapping, and the output root is on a filesystem Beam can use. Each failure is one
 ConfigError naming the key, exit code 2."""
 
+import csv
 import json
 import logging
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.config import ConfigError, RebuildConfig, SourceConfig
-from transforms.ingest.readers import COLUMN_SAMPLE_LINES, source_columns
+from transforms.ingest.readers import COLUMN_SAMPLE_LINES, csv_header, source_columns
 from transforms.ingest.records import CANONICAL_FIELDS
 
 LOG = logging.getLogger(__name__)
@@ -47,9 +48,24 @@ def check_sources(config: RebuildConfig, path: str | Path) -> None:
         if source.format == "hf":
             _check_hf_split(config.resolve(source.path), source.hf_split,
                             f"{path}: sources[{index}].hf_split")
+        if source.format == "csv":
+            _check_csv_header(source, found[0], f"{path}: sources[{index}]")
         _check_mapped_columns(source, found[0], f"{path}: sources[{index}]")
 
 
+
+
+def _check_csv_header(source: SourceConfig, first_file: str, where: str) -> None:
+    """A CSV header that names a column twice would make one of them win silently."""
+    try:
+        with FileSystems.open(first_file) as stream:
+            header = csv_header(stream, source.encoding, source.csv_delimiter)
+    except (OSError, ValueError, csv.Error):
+        return  # ingest reports an unreadable file
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise ConfigError(f"{where}.path: the header of {first_file} names column(s) {repeated} "
+                          "more than once; rename them")
 
 
 def _check_mapped_columns(source: SourceConfig, first_file: str, where: str) -> None:

@@ -264,3 +264,26 @@ def test_crash_before_promote_then_rerun_publishes(example_config, capsys, monke
     monkeypatch.undo()
     assert main(["rebuild", str(example_config)]) == 0
     assert capsys.readouterr().out.count("published") == 4
+
+
+def test_a_source_file_that_changes_during_the_run_publishes_nothing(tmp_path, capsys,
+                                                                     monkeypatch):
+    from pipelines.stages.ingest import IngestStage
+
+    source = tmp_path / "docs.jsonl"
+    source.write_text('{"text": "first"}\n')
+    config = tmp_path / "rebuild.yaml"
+    config.write_text("output_root: out\nsources: [{name: docs, path: docs.jsonl, format: jsonl}]\n")
+    planned = IngestStage.plan
+
+    def plan_then_change_the_file(self, *args):
+        plan = planned(self, *args)
+        with source.open("a") as handle:  # rewritten after it was hashed, before it is read
+            handle.write('{"text": "second"}\n')
+        return plan
+
+    monkeypatch.setattr(IngestStage, "plan", plan_then_change_the_file)
+    assert main(["rebuild", str(config)]) == 1
+    err = capsys.readouterr().err
+    assert "source file(s) changed while the run read them" in err and "docs.jsonl" in err, err
+    assert store.latest_version(str(tmp_path / "out"), "docs") is None

@@ -9,7 +9,14 @@ from pipelines.source_checks import matched_files
 from pipelines.stages.contract import DatasetRead, Stage, StagePlan
 from pipelines.stages.planning import planned_dataset, settings_from
 from transforms.ingest.records import FieldMapping
-from transforms.ingest.transform import DatasetSources, IngestDatasets, SourceSpec
+from transforms.ingest.transform import (
+    DatasetSources,
+    FileState,
+    IngestDatasets,
+    SourceSpec,
+    SourcesUnchanged,
+    file_states,
+)
 from transforms.publish import versioning
 from transforms.publish.transform import DatasetOutput, Publish
 
@@ -22,6 +29,9 @@ class IngestPlan(StagePlan):
     # file that appears between planning and reading cannot end up in a version that does not
     # hash it.
     files: dict[str, tuple[str, ...]]  # source name -> files
+    # Size and modification time of every input file before it was hashed: checked again before
+    # promote, so a file that changes during the run is never published under the old hash.
+    states: tuple[FileState, ...]
 
 
 def _groups(config: RebuildConfig) -> dict[str, list[SourceConfig]]:
@@ -50,6 +60,8 @@ class IngestStage(Stage[IngestPlan]):
         letters; each versioned by its sources' settings and file fingerprints."""
         settings = config.stages.ingest.model_dump()
         files = {s.name: tuple(matched_files(config, s)) for s in config.sources}
+        states = tuple(state for s in config.sources
+                       for state in file_states(list(files[s.name]), folders=s.format == "hf"))
         fingerprints: dict[str, list[dict]] = {}
         for source in config.sources:
             fingerprint = (versioning.folder_fingerprint if source.format == "hf"
@@ -68,7 +80,7 @@ class IngestStage(Stage[IngestPlan]):
                 config, self, name, kind, section, run_id=run_id, started_at=started_at,
                 num_shards=config.stages.ingest.num_shards, splits=splits,
                 inputs=tuple(f for s in sources for f in fingerprints[s.name])))
-        return IngestPlan(tuple(planned), files)
+        return IngestPlan(tuple(planned), files, states)
 
     def build(self, pipeline: beam.Pipeline, config: RebuildConfig, plan: IngestPlan) -> None:
         """Read every source, resolve duplicates per dataset, publish what is not published yet."""
@@ -91,7 +103,8 @@ class IngestStage(Stage[IngestPlan]):
                 plan.spec(group.dataset),
                 {split: ingested[f"{group.dataset}.{split}"] for split in group.splits},
                 ingested[f"{group.dataset}.drops"]))
-        pipeline | Publish("ingest", plan.to_publish(outputs))
+        pipeline | Publish("ingest", plan.to_publish(outputs),
+                           checks=(SourcesUnchanged(plan.states),))
 
 
 STAGE = IngestStage()

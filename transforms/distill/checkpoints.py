@@ -2,10 +2,13 @@
 
 One folder per dataset version: a rerun of the same version (same config, inputs and code) finds
 the last checkpoint of a killed run and resumes from it. A checkpoint is written to a temporary
-name and renamed, so a crash while writing leaves the previous one usable.
+name and renamed, so a crash while writing leaves the previous one usable. Checkpoints hold only
+tensors and plain values and are loaded with `weights_only=True`: the folder is under the output
+root, and a file planted there must not run code.
 """
 
 import io
+import pickle
 import re
 from typing import Any
 
@@ -13,6 +16,10 @@ import torch
 from apache_beam.io.filesystems import FileSystems
 
 _NAME = re.compile(r"step-(\d{8})\.pt$")
+
+
+class CheckpointRefused(RuntimeError):
+    """A checkpoint file that would need unpickling arbitrary objects to load."""
 
 
 class CheckpointStore:
@@ -33,8 +40,16 @@ class CheckpointStore:
         steps = self._steps()
         if not steps:
             return None
-        with FileSystems.open(steps[-1][1]) as handle:
-            return torch.load(io.BytesIO(handle.read()), map_location="cpu", weights_only=False)
+        path = steps[-1][1]
+        with FileSystems.open(path) as handle:
+            data = handle.read()
+        try:  # tensors and plain values only: a planted file cannot run code here
+            return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as error:
+            raise CheckpointRefused(
+                f"checkpoint {path} holds more than tensors and plain values, so it was not "
+                f"loaded (it may have been planted); delete it to start the distillation "
+                f"again: {str(error).splitlines()[0]}") from None
 
     def save(self, state: dict[str, Any], step: int) -> str:
         """Write `state` as the checkpoint of `step`, then delete older ones."""

@@ -161,7 +161,7 @@ class KrrStDistiller:
             "schedule": self.schedule.state_dict(),
             "pool": [(copy.deepcopy(m.state_dict()), m.steps_taken) for m in self.pool],
             "generator": self.generator.get_state(), "rng": self.rng.getstate(),
-            "torch_rng": torch.get_rng_state(), "numpy_rng": np.random.get_state(),
+            "torch_rng": torch.get_rng_state(), "numpy_rng": _numpy_state(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -180,4 +180,16 @@ class KrrStDistiller:
         self.generator.set_state(state["generator"])
         self.rng.setstate(state["rng"])
         torch.set_rng_state(state["torch_rng"])
-        np.random.set_state(state["numpy_rng"])
+        _set_numpy_state(state["numpy_rng"])
+
+
+def _numpy_state() -> tuple:
+    """numpy's global RNG state with its key array as a tensor: checkpoints hold only tensors
+    and plain values, so they load with `torch.load(weights_only=True)` (no unpickling)."""
+    name, keys, position, has_gauss, gauss = np.random.get_state()
+    return name, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, gauss
+
+
+def _set_numpy_state(state: tuple) -> None:
+    name, keys, position, has_gauss, gauss = state
+    np.random.set_state((name, keys.numpy().astype(np.uint32), position, has_gauss, gauss))

@@ -35,10 +35,10 @@ class _TokenizeFn(beam.DoFn):
     def setup(self):
         from transformers import AutoTokenizer
 
-        from transforms.embed.encoder import resolve_encoder
+        from transforms.embed.encoder import LOCAL_ONLY, resolve_encoder
 
         self._tokenizer = AutoTokenizer.from_pretrained(resolve_encoder(self._table_model),
-                                                        local_files_only=True)
+                                                        **LOCAL_ONLY)
         self._progress = ProgressLog("distill: tokenised", "texts")
 
     def process(self, pairs):

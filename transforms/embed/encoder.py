@@ -11,6 +11,9 @@ from pathlib import Path
 import numpy as np
 
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
+# How every model, tokenizer and config is loaded: from disk only, and never running code that a
+# model folder ships (`auto_map`), so a folder cannot execute anything and nothing prompts.
+LOCAL_ONLY = {"local_files_only": True, "trust_remote_code": False}
 
 
 class EncoderUnavailable(RuntimeError):
@@ -46,10 +49,24 @@ def _weights_folder(model: str) -> Path:
             f"nothing is downloaded at run time ({type(error).__name__})") from None
 
 
+def check_builtin_architecture(model: str, folder: Path) -> None:
+    """A model folder whose config names code of its own (`auto_map`) for an architecture
+    transformers does not ship cannot load without running that code: say so before any work."""
+    from transformers import AutoConfig
+
+    try:
+        AutoConfig.from_pretrained(str(folder), **LOCAL_ONLY)
+    except (OSError, ValueError) as error:
+        raise EncoderUnavailable(
+            f"model {model!r} ({folder}) cannot be loaded without running code it ships, which "
+            f"refinery never does: {str(error).splitlines()[0]}") from None
+
+
 def encoder_identity(model: str) -> str:
     """`name@hash-of-weights`, so a changed checkpoint or cached revision is a different model.
     Raises EncoderUnavailable when the model cannot be found locally."""
     folder = _weights_folder(model)
+    check_builtin_architecture(model, folder)
     weights = sorted(folder.glob("*.safetensors")) or sorted(folder.glob("*.bin"))
     if not weights:
         raise EncoderUnavailable(f"encoder {model!r}: no *.safetensors or *.bin in {folder}")
@@ -81,9 +98,9 @@ class SentenceEncoder:
 
         location = resolve_encoder(settings.model)
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(location, local_files_only=True)
-            self.model = AutoModel.from_pretrained(location, local_files_only=True)
-        except OSError as error:
+            self.tokenizer = AutoTokenizer.from_pretrained(location, **LOCAL_ONLY)
+            self.model = AutoModel.from_pretrained(location, **LOCAL_ONLY)
+        except (OSError, ValueError) as error:  # ValueError: the folder needs its own code
             raise EncoderUnavailable(
                 f"cannot load encoder {settings.model!r} offline: {error}. Use a local folder or "
                 "a model already in the Hugging Face cache.") from None

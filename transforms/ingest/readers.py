@@ -68,18 +68,50 @@ def _checked(file: str, row: int, values: dict[str, Any], encoding: str) -> RawR
                     field=column, raw=preview(values))
 
 
+# Deeper JSON values are rejected: every later step (field mapping, Beam's coders, metadata JSON)
+# walks values recursively and would hit Python's recursion limit at a few hundred levels.
+MAX_NESTING = 64
+
+
+def _nesting(value: Any) -> int:
+    """How deeply lists and objects nest in a parsed JSON value (0 for a scalar), without
+    recursion."""
+    deepest, pending = 0, [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth + 1)
+            pending.extend((child, depth + 1)
+                           for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def _lines(stream: BinaryIO) -> Iterator[bytes]:
+    """A binary stream's lines; Beam's decompressing `CompressedFile` has `readline` but cannot
+    be iterated."""
+    return iter(stream.readline, b"")
+
+
 def read_jsonl(stream: BinaryIO, file: str, encoding: str = "utf-8") -> Iterator[RawRow | Rejected]:
     """One JSON object per line; blank lines are skipped."""
-    for line_number, line in enumerate(stream, start=1):
+    for line_number, line in enumerate(_lines(stream), start=1):
         text = line.decode(_decoder(encoding, line_number == 1), errors="surrogateescape")
         if not text.strip():
             continue
         try:
             values = json.loads(text)
+            too_deep = _nesting(values) > MAX_NESTING
+        except RecursionError:  # hundreds of levels: the JSON parser itself gives up
+            too_deep = True
         except json.JSONDecodeError as error:
             undecodable = _undecodable(text) is not None
             yield Rejected(file, line_number, "undecodable_bytes" if undecodable else "unparseable",
                            f"not valid {encoding}" if undecodable else f"invalid JSON: {error.msg}",
+                           raw=preview(text.rstrip("\r\n")))
+            continue
+        if too_deep:
+            yield Rejected(file, line_number, "unparseable",
+                           f"JSON nested too deeply (more than {MAX_NESTING} levels)",
                            raw=preview(text.rstrip("\r\n")))
             continue
         if not isinstance(values, dict):
@@ -105,7 +137,7 @@ class _DecodedLines:
     """
 
     def __init__(self, stream: BinaryIO, encoding: str) -> None:
-        self._stream = stream
+        self._stream = _lines(stream)
         self._encoding = encoding
         self._physical = 0
         self._pushed_back: list[tuple[int, str]] = []
@@ -140,8 +172,8 @@ def _closes_a_quoted_field(line: str) -> bool:
     return line.count('"') % 2 == 1
 
 
-def read_csv(stream: BinaryIO, file: str, encoding: str = "utf-8",
-             delimiter: str = ",") -> Iterator[RawRow | Rejected]:
+def read_csv(stream: BinaryIO, file: str, encoding: str = "utf-8", delimiter: str = ",",
+             field_limit: int = 0) -> Iterator[RawRow | Rejected]:
     """A header row, then one record per row; empty cells read as missing values.
 
     A row the csv module cannot parse costs only that row. When a stray quote opened a field that
@@ -149,8 +181,13 @@ def read_csv(stream: BinaryIO, file: str, encoding: str = "utf-8",
     restarts on the next line, so the good rows the quote swallowed are still read. When the
     failing line closes a field opened on an earlier line, the lines between belong to the bad row
     and go to dead letter with it. A header that cannot be decoded or parsed makes the file
-    unreadable: without column names no row can be read.
+    unreadable: without column names no row can be read; so is an empty file, and a header that
+    names a column twice (which of the two would be the field?). `field_limit` raises the csv
+    module's cell limit (131,072 characters; process-wide, only ever raised), e.g. to the longest
+    text allowed.
     """
+    if field_limit > csv.field_size_limit():
+        csv.field_size_limit(field_limit)
     lines = _DecodedLines(stream, encoding)
     reader = csv.reader(lines, delimiter=delimiter, strict=True)
     header: list[str] | None = None
@@ -163,11 +200,16 @@ def read_csv(stream: BinaryIO, file: str, encoding: str = "utf-8",
             cells = error
         consumed = lines.row_boundary()
         if cells is None:
+            if header is None:
+                yield Rejected(file, None, "unreadable_file", "empty file: no header line")
             break
         start = consumed[0][0]
         if header is None:
             problem = (f"invalid CSV: {cells}" if isinstance(cells, csv.Error)
                        else f"not valid {encoding}" if _undecodable(cells) is not None else None)
+            repeated = sorted({c for c in cells if cells.count(c) > 1}) if not problem else []
+            if repeated:
+                problem = f"column name(s) {repeated} appear more than once"
             if problem:
                 yield Rejected(file, start, "unreadable_file", f"header line: {problem}",
                                raw=preview(consumed[0][1].rstrip("\r\n")))
@@ -253,6 +295,11 @@ def read_hf_dataset(path: str, split: str | None,
     yield from _arrow_rows(name, loaded.with_format("arrow").iter(batch_size=4096))
 
 
+def csv_header(stream: BinaryIO, encoding: str = "utf-8", delimiter: str = ",") -> list[str]:
+    """The column names of a CSV stream's header line, in order (empty for an empty file)."""
+    return next(csv.reader(_DecodedLines(stream, encoding), delimiter=delimiter), [])
+
+
 # How many JSONL lines `source_columns` reads: JSON rows need not all have the same keys.
 COLUMN_SAMPLE_LINES = 1000
 
@@ -274,7 +321,7 @@ def source_columns(path: str, format: str, encoding: str = "utf-8", delimiter: s
             if format == "parquet":
                 return set(pq.read_schema(stream).names)
             if format == "csv":
-                header = next(csv.reader(_DecodedLines(stream, encoding), delimiter=delimiter), [])
+                header = csv_header(stream, encoding, delimiter)
                 return set(header) or None
             keys: set[str] = set()
             for index, item in enumerate(read_jsonl(stream, path, encoding)):
@@ -283,5 +330,6 @@ def source_columns(path: str, format: str, encoding: str = "utf-8", delimiter: s
                 if isinstance(item, RawRow):
                     keys.update(item.values)
             return keys or None
-    except (OSError, ValueError, csv.Error, pa.ArrowException):  # ingest will say what is wrong
+    except (OSError, ValueError, csv.Error, pa.ArrowException, RecursionError):
+        # ingest will say what is wrong, row by row
         return None

@@ -51,6 +51,8 @@ def _string(values: dict[str, Any], mapping: FieldMapping, canonical: str, *,
             required: bool, allow_whole_number: bool = False) -> str | None:
     column = mapping.column(canonical)
     value = values.get(column)
+    if isinstance(value, float) and math.isnan(value):  # how pandas writes a missing value
+        value = None
     if value is None:
         if required:
             raise _Reject("missing_field", canonical, f"column {column!r} is missing or null")

@@ -73,7 +73,8 @@ class ReadSourceRowsFn(beam.DoFn):
             if spec.format == "jsonl":
                 yield from readers.read_jsonl(stream, name, spec.encoding)
             elif spec.format == "csv":
-                yield from readers.read_csv(stream, name, spec.encoding, spec.csv_delimiter)
+                yield from readers.read_csv(stream, name, spec.encoding, spec.csv_delimiter,
+                                            field_limit=spec.mapping.max_text_length)
             elif spec.format == "parquet":
                 yield from readers.read_parquet(stream, name)
             else:
@@ -224,3 +225,38 @@ class IngestDatasets(beam.PTransform):
         return {**outputs, "dead_letters": dead_letters,
                 "dead_letter_reasons": dead_letters
                 | "Key ingest dead letters by reason" >> beam.Map(reason_count)}
+
+
+@dataclass(frozen=True)
+class FileState:
+    """What a source file looked like when its version was planned."""
+
+    path: str
+    bytes: int
+    modified: float
+
+
+def file_states(paths: list[str], folders: bool = False) -> tuple[FileState, ...]:
+    """Size and modification time of every file; with `folders`, of every file under each
+    (saved-dataset) folder."""
+    patterns = [FileSystems.join(path, "**") if folders else path for path in paths]
+    states = [FileState(metadata.path, metadata.size_in_bytes, metadata.last_updated_in_seconds)
+              for result in FileSystems.match(patterns) for metadata in result.metadata_list]
+    return tuple(sorted(states, key=lambda state: state.path))
+
+
+@dataclass(frozen=True)
+class SourcesUnchanged:
+    """A publish check: the source files are as they were when the version was planned (and
+    hashed). A file rewritten during the run would publish rows of bytes the version never
+    hashed; even one changed and restored has a new modification time."""
+
+    planned: tuple[FileState, ...]
+
+    def __call__(self) -> str | None:
+        now = {state.path: state for state in file_states([s.path for s in self.planned])}
+        changed = [state.path for state in self.planned if now.get(state.path) != state]
+        if changed:
+            return (f"{len(changed)} source file(s) changed while the run read them, e.g. "
+                    f"{changed[0]}; rerun once they are stable")
+        return None

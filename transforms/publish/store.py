@@ -61,8 +61,19 @@ def is_published(root: str, dataset: str, version: str) -> bool:
     return FileSystems.exists(join(version_dir(root, dataset, version), MANIFEST))
 
 
+class ManifestError(ValueError):
+    """A manifest that cannot be read as a JSON object; names the file."""
+
+
 def read_manifest(root: str, dataset: str, version: str) -> dict[str, Any]:
-    return json.loads(read_text(join(version_dir(root, dataset, version), MANIFEST)))
+    path = join(version_dir(root, dataset, version), MANIFEST)
+    try:
+        manifest = json.loads(read_text(path))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ManifestError(f"{path}: not a readable manifest: {error}") from None
+    if not isinstance(manifest, dict):
+        raise ManifestError(f"{path}: not a readable manifest: not a JSON object")
+    return manifest
 
 
 def data_files(root: str, dataset: str, version: str, manifest: dict[str, Any],
@@ -85,9 +96,16 @@ def set_latest(root: str, dataset: str, version: str, run_id: str) -> None:
     if not is_published(root, dataset, version):
         raise FileNotFoundError(f"{dataset}@{version} is not published under {root}")
     target = join(root, dataset, LATEST)
+    if "://" not in target and os.path.isdir(target):
+        raise IsADirectoryError(f"{target} is a folder, not a LATEST file; remove it and rerun "
+                                f"(this run published {dataset}@{version})")
     temporary = join(root, dataset, f".{LATEST}.{run_id}")
     write_text(temporary, version + "\n")
-    FileSystems.rename([temporary], [target])
+    try:
+        FileSystems.rename([temporary], [target])
+    except Exception:
+        FileSystems.delete([temporary])  # no stray temporary file
+        raise
 
 
 def _folder_files(path: str) -> list[str]:

@@ -10,6 +10,7 @@ import datetime as dt
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -161,9 +162,17 @@ def _write_attachment(attachment: tuple[str, bytes], staging: str) -> str:
 
 
 class PromoteAllFn(beam.DoFn):
-    """Promotes every staged dataset of a stage, or none if any failed validation."""
+    """Promotes every staged dataset of a stage, or none if any failed validation or a check
+    (a callable returning a problem or None, e.g. "an input file changed") found a problem."""
+
+    def __init__(self, checks: tuple[Callable[[], str | None], ...] = ()) -> None:
+        self._checks = checks
 
     def process(self, staged):  # list[StagedDataset]
+        problems = [problem for check in self._checks if (problem := check())]
+        if problems:
+            raise PublishError("publish failed: " + "; ".join(problems)
+                               + "; nothing was promoted")
         failed = [s for s in staged if not s.valid]
         if failed:
             lines = [f"{s.spec.dataset}@{s.spec.version}: {s.manifest['validation']['failed']} "
@@ -231,9 +240,11 @@ class StageDataset(beam.PTransform):
 class Publish(beam.PTransform):
     """Publishes all outputs of one stage together: every dataset valid, or none promoted."""
 
-    def __init__(self, stage: str, outputs: list[DatasetOutput]) -> None:
+    def __init__(self, stage: str, outputs: list[DatasetOutput],
+                 checks: tuple[Callable[[], str | None], ...] = ()) -> None:
         super().__init__(label=f"Publish {stage} outputs")
         self._outputs = outputs
+        self._checks = checks
 
     def expand(self, pbegin):
         staged = [pbegin | StageDataset(output) for output in self._outputs]
@@ -241,5 +252,5 @@ class Publish(beam.PTransform):
             staged
             | "Gather staged datasets" >> beam.Flatten()
             | "List staged datasets" >> beam.combiners.ToList()
-            | "Promote if all are valid" >> beam.ParDo(PromoteAllFn())
+            | "Promote if all are valid" >> beam.ParDo(PromoteAllFn(self._checks))
         )

@@ -15,7 +15,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from transforms.embed.encoder import DEFAULT_ENCODER, EncoderUnavailable, resolve_encoder
+from transforms.embed.encoder import (
+    DEFAULT_ENCODER,
+    LOCAL_ONLY,
+    EncoderUnavailable,
+    resolve_encoder,
+)
 from transforms.progress import StepProgress
 from transforms.qgen.sampling import row_seed, sample_next_tokens
 
@@ -80,9 +85,9 @@ class Generator:
         try:
             if name == DEFAULT_GENERATOR:
                 location = resolve_encoder(DEFAULT_ENCODER)
-                tokenizer = AutoTokenizer.from_pretrained(location, local_files_only=True)
+                tokenizer = AutoTokenizer.from_pretrained(location, **LOCAL_ONLY)
                 model = EncoderDecoderModel.from_encoder_decoder_pretrained(
-                    location, location, local_files_only=True)
+                    location, location, **LOCAL_ONLY)
                 for config in (model.config, model.generation_config):
                     config.decoder_start_token_id = tokenizer.cls_token_id
                     config.pad_token_id = tokenizer.pad_token_id
@@ -104,12 +109,12 @@ class Generator:
             EncoderDecoderModel,
         )
 
-        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-        if AutoConfig.from_pretrained(folder, local_files_only=True).model_type == \
+        tokenizer = AutoTokenizer.from_pretrained(folder, **LOCAL_ONLY)
+        if AutoConfig.from_pretrained(folder, **LOCAL_ONLY).model_type == \
                 "encoder-decoder":  # no auto seq2seq class covers a composed encoder-decoder
-            model = EncoderDecoderModel.from_pretrained(folder, local_files_only=True)
+            model = EncoderDecoderModel.from_pretrained(folder, **LOCAL_ONLY)
         else:
-            model = AutoModelForSeq2SeqLM.from_pretrained(folder, local_files_only=True)
+            model = AutoModelForSeq2SeqLM.from_pretrained(folder, **LOCAL_ONLY)
         return cls(model, tokenizer, device)
 
     def save(self, folder: str) -> None:
@@ -188,9 +193,9 @@ class GradeClassifier:
         torch.manual_seed(seed)
         location = resolve_encoder(name)
         try:
-            tokenizer = AutoTokenizer.from_pretrained(location, local_files_only=True)
+            tokenizer = AutoTokenizer.from_pretrained(location, **LOCAL_ONLY)
             model = AutoModelForSequenceClassification.from_pretrained(
-                location, num_labels=len(grades), local_files_only=True,
+                location, num_labels=len(grades), **LOCAL_ONLY,
                 id2label=dict(enumerate(grades)), label2id={g: i for i, g in enumerate(grades)})
         except (OSError, ValueError) as error:
             raise EncoderUnavailable(f"classifier {name!r} cannot be loaded offline: "
@@ -201,9 +206,9 @@ class GradeClassifier:
     def load(cls, folder: str, device: str = "cpu") -> "GradeClassifier":
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-        model = AutoModelForSequenceClassification.from_pretrained(folder, local_files_only=True)
+        model = AutoModelForSequenceClassification.from_pretrained(folder, **LOCAL_ONLY)
         grades = [model.config.id2label[i] for i in range(model.config.num_labels)]
-        return cls(model, AutoTokenizer.from_pretrained(folder, local_files_only=True), grades,
+        return cls(model, AutoTokenizer.from_pretrained(folder, **LOCAL_ONLY), grades,
                    device)
 
     def save(self, folder: str) -> None:

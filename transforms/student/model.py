@@ -13,7 +13,12 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from transforms.embed.encoder import DEFAULT_ENCODER, EncoderUnavailable, resolve_encoder
+from transforms.embed.encoder import (
+    DEFAULT_ENCODER,
+    LOCAL_ONLY,
+    EncoderUnavailable,
+    resolve_encoder,
+)
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -79,9 +84,9 @@ class TokenEmbeddingTable:
 
         location = resolve_encoder(model)
         try:
-            tokenizer = AutoTokenizer.from_pretrained(location, local_files_only=True)
-            encoder = AutoModel.from_pretrained(location, local_files_only=True)
-        except OSError as error:
+            tokenizer = AutoTokenizer.from_pretrained(location, **LOCAL_ONLY)
+            encoder = AutoModel.from_pretrained(location, **LOCAL_ONLY)
+        except (OSError, ValueError) as error:  # ValueError: the folder needs its own code
             raise EncoderUnavailable(f"cannot load {model!r} offline: {error}") from None
         weight = encoder.get_input_embeddings().weight.detach().clone().requires_grad_(False)
         return cls(model, weight, tokenizer, max_len)
