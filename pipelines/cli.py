@@ -16,10 +16,8 @@ from typing import Any
 # before `_configure_logging` runs; a handler on the root logger keeps that from happening.
 logging.getLogger().addHandler(logging.NullHandler())
 
-from pipelines.config import ConfigError, load_config
-from pipelines.runner import BeamFlagError, check_beam_args
-from pipelines.source_checks import check_sources
-
+# Beam, torch and the stages are imported by the commands that need them, so `--help` and the
+# `datasets` commands start in a fraction of a second.
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 
@@ -34,22 +32,46 @@ def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
+def _summary_of(manifest: dict[str, Any]) -> str:
+    """The manifest facts a person looks for first; `--json` gives all of it."""
+    def listed(pairs: list[str]) -> str:
+        return ", ".join(pairs) or "-"
+
+    splits = listed([f"{name} {info['rows']:,}" for name, info in manifest["splits"].items()])
+    validation = manifest["validation"]
+    drops = manifest.get("drop_counts") or {}
+    lines = [
+        (f"{manifest['dataset']}@{manifest['version']}  ({manifest['kind']}, "
+         f"stage {manifest['stage']})"),
+        f"  rows:        {manifest['rows']:,} ({splits})",
+        f"  created:     {manifest.get('created_at')}  run {manifest.get('run_id')}",
+        f"  code:        {manifest.get('code_version')}  git {manifest.get('git_commit')}",
+        f"  parents:     {listed([f'{k}@{v}' for k, v in manifest.get('parents', {}).items()])}",
+        f"  inputs:      {listed([i['path'] for i in manifest.get('inputs', [])])}",
+        f"  models:      {listed([f'{k} {v}' for k, v in manifest.get('models', {}).items()])}",
+        (f"  validation:  {'passed' if validation['success'] else 'FAILED'} "
+         f"({validation['evaluated']} expectations)"),
+        f"  dropped:     {listed([f'{k} {v:,}' for k, v in drops.items()])}",
+        f"  content:     {manifest['content_hash']}",
+    ]
+    return "\n".join(lines)
+
+
 def _configure_logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", force=True,
                         datefmt="%H:%M:%S", stream=sys.stderr)
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)
-    # Beam logs a worker's traceback at ERROR before the CLI prints the cause in one line.
-    logging.getLogger("apache_beam").setLevel(logging.WARNING if verbose else logging.CRITICAL)
-    if not verbose:  # a bar per model load would bury the stage progress lines
-        from transformers.utils import logging as transformers_logging
-
-        transformers_logging.disable_progress_bar()
     for name in ("pipelines", "transforms"):
         logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
 def _rebuild(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from pipelines.logging_setup import quiet_libraries
+
+    quiet_libraries(args.verbose)  # before Beam is imported: it logs a notice on import
+    from pipelines.config import ConfigError, load_config
     from pipelines.rebuild import rebuild
+    from pipelines.runner import BeamFlagError, check_beam_args
+    from pipelines.source_checks import check_sources
     from pipelines.stages import STAGES
     from pipelines.stages.contract import PlanError
 
@@ -105,7 +127,8 @@ def _datasets(args: argparse.Namespace) -> int:
             print(_table(rows, ["version", "rows", "created_at", "git_commit", "current"]))
         elif args.action == "show":
             ref = catalog.parse_ref(args.ref)
-            print(json.dumps(store.read_manifest(ref.root, ref.dataset, ref.version), indent=2))
+            manifest = store.read_manifest(ref.root, ref.dataset, ref.version)
+            print(json.dumps(manifest, indent=2) if args.json else _summary_of(manifest))
         else:
             result = catalog.diff(catalog.parse_ref(args.a), catalog.parse_ref(args.b))
             print(f"{result['a']}  ->  {result['b']}"
@@ -115,9 +138,13 @@ def _datasets(args: argparse.Namespace) -> int:
             print("\nschema: " + ("unchanged" if not any(schema.values()) else
                                   "; ".join(f"{k}: {v}" for k, v in schema.items() if v)))
             if result["label_column"]:
-                print(f"\n{result['label_column']} distribution changes:")
-                print(_table(result["labels"], [result["label_column"], "a", "b", "change"])
-                      if result["labels"] else "  none")
+                labels = result["labels"]
+                shown = labels[:args.limit] if args.limit else labels
+                print(f"\n{result['label_column']} distribution changes, largest first:")
+                print(_table(shown, [result["label_column"], "a", "b", "change"])
+                      if labels else "  none")
+                if len(shown) < len(labels):
+                    print(f"… and {len(labels) - len(shown):,} more (--limit 0 shows all)")
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -146,10 +173,14 @@ def build_parser() -> argparse.ArgumentParser:
     action("list", "datasets under a root").add_argument("root")
     action("versions", "a dataset's published versions; * marks LATEST").add_argument(
         "dataset", help="ROOT/DATASET")
-    action("show", "a version's manifest").add_argument("ref", help="ROOT/DATASET[@VERSION]")
+    show = action("show", "a version's summary (LATEST by default)")
+    show.add_argument("ref", help="ROOT/DATASET[@VERSION]")
+    show.add_argument("--json", action="store_true", help="the whole manifest, as JSON")
     diff = action("diff", "compare two versions")
     diff.add_argument("a", help="ROOT/DATASET[@VERSION]")
     diff.add_argument("b", help="ROOT/DATASET[@VERSION]")
+    diff.add_argument("--limit", type=int, default=20,
+                      help="label changes to show, largest first (0: all; default 20)")
     return parser
 
 

@@ -73,8 +73,16 @@ def test_changed_input_publishes_a_new_version_and_diff_shows_it(tmp_path, capsy
     versions = capsys.readouterr().out.splitlines()
     assert [line.split()[:2] for line in versions[2:]] == [[old, "3"], [new, "4"]]
     assert versions[3].endswith("*") and not versions[2].endswith("*")
-    assert main(["datasets", "show", f"{root}/docs@{old}"]) == 0
+    assert main(["datasets", "show", f"{root}/docs@{old}", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["version"] == old
+    assert main(["datasets", "show", f"{root}/docs@{old}"]) == 0
+    summary = capsys.readouterr().out
+    assert summary.startswith(f"docs@{old}  (document, stage ingest)")
+    assert "rows:        3 (train 3)" in summary and "validation:  passed" in summary
+    assert main(["datasets", "diff", f"{root}/docs@{old}", f"{root}/docs", "--limit", "1"]) == 0
+    assert "… and " not in capsys.readouterr().out  # one label changed: nothing cut
+    assert main(["datasets", "list", str(tmp_path / "nowhere")]) == 2
+    assert "nowhere: no such folder" in capsys.readouterr().err
 
 
 def test_bad_inputs_every_good_row_published_every_bad_row_dead_lettered(tmp_path, capsys):

@@ -8,29 +8,45 @@ LOG = logging.getLogger("transforms.progress")
 
 
 class ProgressLog:
-    """Counts work and logs `<what>: N done (R/s)` when `every_s` has passed since the last line."""
+    """Counts work and logs `<what>: N/total unit (R unit/s, ETA …)` when `every_s` has passed
+    since the last line. The clock starts at the first item, so time spent waiting before the
+    work (a model load, the previous step) does not lower the rate. `total` may be an upper
+    bound (`bound=True`: e.g. texts to encode, before the ones already embedded are known)."""
 
-    def __init__(self, what: str, unit: str = "rows", every_s: float = 10.0) -> None:
+    def __init__(self, what: str, unit: str = "rows", every_s: float = 10.0,
+                 total: int | None = None, bound: bool = False) -> None:
         self._what = what
         self._unit = unit
         self._every_s = every_s
-        self._started = self._last = time.monotonic()
+        self._total = total
+        self._bound = bound
+        self._started: float | None = None
+        self._last = time.monotonic()
         self.count = 0
 
     def add(self, n: int = 1) -> None:
-        self.count += n
         now = time.monotonic()
+        if self._started is None:
+            self._started = self._last = now
+        self.count += n
         if now - self._last >= self._every_s:
             self._last = now
             self._log(now)
 
     def finish(self) -> None:
-        self._log(time.monotonic())
+        if self.count:
+            self._log(time.monotonic())
 
     def _log(self, now: float) -> None:
-        rate = self.count / max(now - self._started, 1e-9)
-        LOG.info("%s: %s %s (%.0f %s/s)", self._what, f"{self.count:,}", self._unit, rate,
-                 self._unit)
+        rate = self.count / max(now - (self._started or now), 1e-9)
+        done = f"{self.count:,}"
+        if self._total is None:
+            LOG.info("%s: %s %s (%.0f %s/s)", self._what, done, self._unit, rate, self._unit)
+            return
+        at_most = "≤" if self._bound else ""
+        left = max(self._total - self.count, 0) / max(rate, 1e-9)
+        LOG.info("%s: %s/%s%s %s (%.0f %s/s, ETA %s%s)", self._what, done, at_most,
+                 f"{self._total:,}", self._unit, rate, self._unit, at_most, eta(left))
 
 
 def eta(seconds: float) -> str:

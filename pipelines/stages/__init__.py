@@ -18,8 +18,9 @@ def vector_reads(config: RebuildConfig) -> list[DatasetRead]:
     for stage in STAGES.values():
         for read in stage.vector_reads(config):
             seen = {read.dataset}
-            while subsets.get(read.dataset, read.dataset) not in seen:  # a cycle is a config
-                read = DatasetRead(read.key, subsets[read.dataset])     # error found later
+            while read.dataset in subsets and subsets[read.dataset].dataset not in seen:
+                source = subsets[read.dataset]  # (a cycle is a config error found later)
+                read = DatasetRead(read.key, source.dataset, source.split)
                 seen.add(read.dataset)
             reads.append(read)
     return reads

@@ -26,10 +26,12 @@ class PlanError(ValueError):
 
 @dataclass(frozen=True)
 class DatasetRead:
-    """A dataset a stage reads, with the config key that names it (for error messages)."""
+    """A dataset a stage reads, with the config key that names it (for error messages), and the
+    split it reads (None: every split)."""
 
     key: str
     dataset: str
+    split: str | None = None
 
 
 @dataclass(frozen=True)
@@ -94,10 +96,10 @@ class Stage(ABC, Generic[PlanT]):
         stage is not enabled (the embed stage asks every stage, to know what to embed)."""
         return []
 
-    def text_sources(self, config: RebuildConfig) -> dict[str, str]:
-        """Published dataset -> the read dataset whose texts it holds a subset of, so that
-        vectors of the latter cover it (prune's `pruned_source` holds rows of its source); none
-        when the stage is not enabled."""
+    def text_sources(self, config: RebuildConfig) -> dict[str, DatasetRead]:
+        """Published dataset -> the read (dataset and split) whose texts it holds a subset of,
+        so that vectors of the latter cover it (prune's `pruned_source` holds rows of its
+        source split); none when the stage is not enabled."""
         return {}
 
     @abstractmethod

@@ -83,7 +83,8 @@ class DistillStage(Stage[DistillPlan]):
 
     def vector_reads(self, config: RebuildConfig) -> list[DatasetRead]:
         settings = config.stages.distill
-        return [] if settings is None else [DatasetRead("stages.distill.source", settings.source)]
+        return [] if settings is None else [
+            DatasetRead("stages.distill.source", settings.source, settings.source_split)]
 
     def publishes(self, config: RebuildConfig) -> list[str]:
         return [DISTILLED, CORESET, DEAD_LETTER]
@@ -122,6 +123,7 @@ class DistillStage(Stage[DistillPlan]):
         inputs = DistillInputs(
             source=plan.source.dataset, source_version=plan.source.version,
             source_files=tuple(plan.source.files(config.root, [settings.source_split])),
+            source_rows=plan.source.manifest["splits"][settings.source_split]["rows"],
             vector_files=tuple(plan.embeddings.files(config.root)), table_model=plan.table,
             sequence_length=settings.sequence_length, tokenize_batch=settings.tokenize_batch,
             staging=spec.staging)

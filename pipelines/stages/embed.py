@@ -26,11 +26,23 @@ from transforms.publish.transform import DatasetOutput, Publish
 @dataclass(frozen=True)
 class EmbedPlan(StagePlan):
     parents: tuple[Parent, ...]  # the datasets whose texts are embedded
+    splits: dict[str, list[str] | None]  # dataset -> the splits embedded (None: all)
     previous: Parent | None  # the version whose vectors are reused: same model, same tokens
 
 
 def _settings(config: RebuildConfig) -> EmbedConfig:
     return config.stages.embed or EmbedConfig()
+
+
+def _splits_read(reads: list[DatasetRead]) -> dict[str, list[str] | None]:
+    """Dataset -> the splits any read names, sorted; None where one reads every split."""
+    splits: dict[str, set[str] | None] = {}
+    for read in reads:
+        known = splits.setdefault(read.dataset, set())
+        if known is not None:
+            splits[read.dataset] = None if read.split is None else known | {read.split}
+    return {name: None if found is None else sorted(found)
+            for name, found in sorted(splits.items())}
 
 
 def encoder_location(config: RebuildConfig) -> str:
@@ -65,10 +77,10 @@ class EmbedStage(Stage[EmbedPlan]):
             identity = encoder_identity(encoder_location(config))
         except EncoderUnavailable as error:
             raise PlanError(f"embed: {error}") from None
-        names = sorted({read.dataset for read in self.reads(config)})
-        parents = tuple(latest_parent(config.root, name, "embed") for name in names)
+        splits = _splits_read(self.reads(config))
+        parents = tuple(latest_parent(config.root, name, "embed") for name in splits)
         section = {"model": identity, "max_length": settings.max_length,
-                   "datasets": [p.dataset for p in parents]}
+                   "datasets": [p.dataset for p in parents], "splits": splits}
         planned = planned_dataset(
             config, self, VECTORS, "embedding", section, run_id=run_id, started_at=started_at,
             num_shards=settings.num_shards, parents={p.dataset: p.version for p in parents},
@@ -80,16 +92,21 @@ class EmbedStage(Stage[EmbedPlan]):
             if (candidate.manifest["models"].get("encoder") == identity
                     and candidate.manifest["config"].get("max_length") == settings.max_length):
                 previous = candidate  # only vectors the same model made from the same tokens
-        return EmbedPlan((planned,), parents, previous)
+        return EmbedPlan((planned,), parents, splits, previous)
 
     def build(self, pipeline: beam.Pipeline, config: RebuildConfig, plan: EmbedPlan) -> None:
         settings = _settings(config)
         spec = plan.spec(VECTORS)
-        sources = [TextSource(p.dataset, p.manifest["kind"], tuple(p.files(config.root)),
-                              p.manifest["rows"]) for p in plan.parents]
+        sources = []
+        for parent in plan.parents:
+            wanted = plan.splits[parent.dataset]
+            rows = sum(info["rows"] for split, info in parent.manifest["splits"].items()
+                       if wanted is None or split in wanted)
+            sources.append(TextSource(parent.dataset, parent.manifest["kind"],
+                                      tuple(parent.files(config.root, wanted)), rows))
         handler = SentenceEncoderModelHandler(
             settings_from(settings, EncoderSettings, model=encoder_location(config)),
-            settings.batch_size)
+            settings.batch_size, expected_texts=sum(source.rows for source in sources))
         embedded = pipeline | EmbedDatasets(
             sources, plan.previous.files(config.root) if plan.previous else [], handler,
             spec.models["encoder"], settings.batch_size, settings.length_sort_batches)

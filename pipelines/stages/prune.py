@@ -87,12 +87,12 @@ class PruneStage(Stage[PrunePlan]):
         settings = config.stages.prune
         if settings is None:
             return []
-        return [DatasetRead("stages.prune.source", settings.source),
-                DatasetRead("stages.prune.target", settings.target)]
+        return [DatasetRead("stages.prune.source", settings.source, settings.source_split),
+                DatasetRead("stages.prune.target", settings.target, settings.target_split)]
 
-    def text_sources(self, config: RebuildConfig) -> dict[str, str]:
+    def text_sources(self, config: RebuildConfig) -> dict[str, DatasetRead]:
         settings = config.stages.prune
-        return {} if settings is None else {PRUNED: settings.source}
+        return {} if settings is None else {PRUNED: self.vector_reads(config)[0]}
 
     def publishes(self, config: RebuildConfig) -> list[str]:
         return [PRUNED, RANKING, DEAD_LETTER]

@@ -28,9 +28,10 @@ from transforms.vector_join import AttachEmbeddings, RecordGroup, slim_document
 class _TokenizeFn(beam.DoFn):
     """Batches of (record, teacher vector) -> REAL_TEXT rows."""
 
-    def __init__(self, table_model: str, sequence_length: int) -> None:
+    def __init__(self, table_model: str, sequence_length: int, total: int | None) -> None:
         self._table_model = table_model
         self._sequence_length = sequence_length
+        self._total = total
 
     def setup(self):
         from transformers import AutoTokenizer
@@ -39,7 +40,7 @@ class _TokenizeFn(beam.DoFn):
 
         self._tokenizer = AutoTokenizer.from_pretrained(resolve_encoder(self._table_model),
                                                         **LOCAL_ONLY)
-        self._progress = ProgressLog("distill: tokenised", "texts")
+        self._progress = ProgressLog("distill: tokenised", "texts", total=self._total)
 
     def process(self, pairs):
         texts = [record["text"] for record, _ in pairs]
@@ -57,19 +58,21 @@ class MaterialiseRealTexts(beam.PTransform):
     """(record, teacher vector) pairs -> Parquet shards under `folder`; outputs their paths."""
 
     def __init__(self, table_model: str, sequence_length: int, batch_size: int,
-                 folder: str) -> None:
+                 folder: str, total: int | None = None) -> None:
         super().__init__(label="Materialise real texts")
         self._table_model = table_model
         self._sequence_length = sequence_length
         self._batch_size = batch_size
         self._folder = folder
+        self._total = total  # texts expected, for progress
 
     def expand(self, pairs):
         return (
             pairs
             | "Batch texts to tokenise" >> beam.BatchElements(
                 min_batch_size=self._batch_size, max_batch_size=self._batch_size)
-            | "Tokenise" >> beam.ParDo(_TokenizeFn(self._table_model, self._sequence_length))
+            | "Tokenise" >> beam.ParDo(_TokenizeFn(self._table_model, self._sequence_length,
+                                                  self._total))
             | "Write real text shards" >> beam.io.WriteToParquet(
                 f"{self._folder.rstrip('/')}/real", REAL_TEXT, file_name_suffix=".parquet",
                 codec="snappy", row_group_buffer_size=ROW_GROUP_BYTES)
@@ -114,6 +117,7 @@ class DistillInputs:
     source: str
     source_version: str
     source_files: tuple[str, ...]  # the split to distil
+    source_rows: int
     vector_files: tuple[str, ...]  # the embeddings dataset
     table_model: str  # the model whose input embeddings are the input space
     sequence_length: int
@@ -143,7 +147,7 @@ class DistillCorpus(beam.PTransform):
             pbegin | ReadVectors(list(i.vector_files), "to pair"),
             [RecordGroup("real", i.source, i.source_version)], stage="distill")
         shards = attached["real"] | MaterialiseRealTexts(
-            i.table_model, i.sequence_length, i.tokenize_batch, i.staging)
+            i.table_model, i.sequence_length, i.tokenize_batch, i.staging, i.source_rows)
         title = f"KRR-ST on {i.source}@{i.source_version}: m={self._settings.krr.m}"
         result = (pbegin
                   | "One optimisation" >> beam.Create([None])

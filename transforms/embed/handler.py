@@ -17,15 +17,18 @@ class SentenceEncoderModelHandler(ModelHandler[str, PredictionResult, SentenceEn
     per worker process, in `load_model`, never at pipeline construction.
     """
 
-    def __init__(self, settings: EncoderSettings, batch_size: int = 64) -> None:
+    def __init__(self, settings: EncoderSettings, batch_size: int,
+                 expected_texts: int | None = None) -> None:
         super().__init__(min_batch_size=batch_size, max_batch_size=batch_size)
         self._settings = settings
+        self._expected_texts = expected_texts  # for progress: at most this many to encode
 
     def load_model(self) -> SentenceEncoder:
         from transformers.utils import logging as transformers_logging
 
         transformers_logging.disable_progress_bar()
-        self._progress = ProgressLog("embed", "texts encoded")
+        self._progress = ProgressLog("embed", "texts encoded", total=self._expected_texts,
+                                     bound=True)
         return SentenceEncoder(self._settings)
 
     def run_inference(self, batch: Sequence[str], model: SentenceEncoder,

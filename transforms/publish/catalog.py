@@ -46,6 +46,9 @@ def parse_ref(text: str) -> DatasetRef:
 
 
 def list_datasets(root: str) -> list[dict[str, Any]]:
+    """A row per dataset under `root`; a dataset whose manifest cannot be read has a `problem`."""
+    if "://" not in root and not FileSystems.exists(root):
+        raise FileNotFoundError(f"{root}: no such folder")
     rows = []
     for dataset in store.list_datasets(root):
         try:
@@ -123,7 +126,8 @@ def diff(a: DatasetRef, b: DatasetRef) -> dict[str, Any]:
                   .with_columns(pl.col("a", "b").fill_null(0))
                   .with_columns((pl.col("b") - pl.col("a")).alias("change"))
                   .filter(pl.col("change") != 0)
-                  .sort(label_column, nulls_last=True))
+                  .sort([pl.col("change").abs(), pl.col(label_column)],
+                        descending=[True, False], nulls_last=True))
         labels = joined.with_columns(pl.col(label_column).fill_null(NO_LABEL)).to_dicts()
     return {"a": f"{a.dataset}@{a.version}", "b": f"{b.dataset}@{b.version}", "rows": rows,
             "schema": schema, "label_column": label_column, "labels": labels,

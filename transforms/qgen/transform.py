@@ -151,7 +151,8 @@ class GeneratorModelHandler(ModelHandler):
         self._settings = settings
 
     def load_model(self) -> Generator:
-        self._progress = ProgressLog("qgen: generated for", "inputs")
+        self._progress = ProgressLog("qgen: generated for", "inputs", total=(
+            self._settings.target_rows * len(self._settings.scheme.names)))
         return Generator.load(model_store.local_folder(self._settings.models, "generator"),
                               self._settings.device)
 
