@@ -25,7 +25,7 @@ test: setup
 	$(BIN)/pytest -q
 
 lint: setup
-	$(BIN)/ruff check pipelines transforms schemas tests benchmarks examples
+	$(BIN)/ruff check refinery pipelines transforms schemas tests benchmarks examples
 
 clean:
 	rm -rf out .pytest_cache
