@@ -114,8 +114,8 @@ class EmbedConfig(_Strict):
         default=None, description="datasets to embed; default: those later stages read")
     batch_size: int = Field(default=64, gt=0)
     length_sort_batches: int = Field(
-        default=50, ge=0, description="sort runs of this many batches of texts by length before "
-        "batching, so batches carry little padding; 0 keeps arrival order")
+        default=50, ge=0, description="texts are batched within buckets of about this many "
+        "batches, sorted by length so batches carry little padding; 0: hash order")
     max_length: int = Field(default=128, gt=0)
     device: Literal["cpu", "cuda"] = "cpu"
     num_shards: int = Field(default=0, ge=0, description=SHARDS)
@@ -225,7 +225,9 @@ class QgenConfig(_Strict):
     top_p: float = Field(default=0.95, gt=0, le=1)
     temperature: float = Field(default=1.0, gt=0)
     batch_size: int = Field(default=32, gt=0, description="documents per generation batch")
-    length_sort_batches: int = Field(default=20, ge=0)
+    length_sort_batches: int = Field(
+        default=20, ge=0, description="inputs are batched within buckets of about this many "
+        "batches, sorted by length; 0: hash order")
     drop_copied: bool = Field(default=True,
                               description="drop queries that appear verbatim in the document")
     faithfulness: Literal["filter", "annotate"] = "filter"
@@ -233,7 +235,8 @@ class QgenConfig(_Strict):
     num_shards: int = Field(default=1, ge=0, description=SHARDS)
     train_threads: int = Field(
         default=2, gt=0, description="torch threads while training: the trained weights depend on "
-        "the thread count, so a fixed count makes training repeatable on any machine")
+        "the thread count, so a fixed count makes training repeatable across machines with the "
+        "same torch version and CPU instruction set")
     train_seed: int | None = Field(
         default=None, description="seed of model training; default: the rebuild seed. Pin it to "
         "sample queries with other rebuild seeds from the same trained models")
@@ -290,12 +293,14 @@ class RebuildConfig(_Strict):
         """A config path as an absolute local path or a filesystem URL."""
         if "://" in path or Path(path).is_absolute():
             return path
-        return str((Path(self.base_dir) / path).resolve())
+        # normpath, not resolve(): a symlinked data folder keeps the name the config gives it
+        return os.path.normpath(os.path.join(self.base_dir, path))
 
-    def relative(self, path: str) -> str:
-        """A resolved local path as the config would name it, relative to the config's folder,
-        so versions and rows do not depend on where the checkout lives; a URL as it is."""
-        if "://" in path:
+    def input_name(self, source: SourceConfig, path: str) -> str:
+        """How versions and rows name a file `source` matched: relative to the config's folder
+        when the config names the source relatively, so the same data in another checkout is
+        the same version; as it is when the config gives an absolute path or a URL."""
+        if "://" in source.path or "://" in path or Path(source.path).is_absolute():
             return path
         return Path(os.path.relpath(path, self.base_dir)).as_posix()
 

@@ -10,7 +10,12 @@ from pathlib import Path
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.config import ConfigError, RebuildConfig, SourceConfig
-from transforms.ingest.readers import COLUMN_SAMPLE_LINES, csv_header, source_columns
+from transforms.ingest.readers import (
+    COLUMN_SAMPLE_LINES,
+    csv_header,
+    repeated_columns,
+    source_columns,
+)
 from transforms.ingest.records import CANONICAL_FIELDS
 
 LOG = logging.getLogger(__name__)
@@ -62,7 +67,7 @@ def _check_csv_header(source: SourceConfig, first_file: str, where: str) -> None
             header = csv_header(stream, source.encoding, source.csv_delimiter)
     except (OSError, ValueError, csv.Error):
         return  # ingest reports an unreadable file
-    repeated = sorted({name for name in header if header.count(name) > 1})
+    repeated = repeated_columns(header)
     if repeated:
         raise ConfigError(f"{where}.path: the header of {first_file} names column(s) {repeated} "
                           "more than once; rename them")

@@ -15,7 +15,6 @@ from pipelines.stages.planning import (
     planned_train_outputs,
     require_device,
     require_split,
-    settings_from,
     stage_section,
 )
 from transforms.distill.krr_st import KrrStSettings
@@ -24,6 +23,7 @@ from transforms.distill.transform import DistillCorpus, DistillInputs
 from transforms.embed.encoder import EncoderUnavailable
 from transforms.publish import store
 from transforms.publish.transform import DatasetOutput, Publish
+from transforms.settings import settings_from
 from transforms.student.model import StudentSettings, TokenEmbeddingTable, table_identity
 
 DISTILLED = "distilled"

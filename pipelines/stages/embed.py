@@ -7,20 +7,27 @@ from dataclasses import dataclass
 import apache_beam as beam
 
 from pipelines.config import EmbedConfig, RebuildConfig
-from pipelines.stages.contract import VECTORS, DatasetRead, PlanError, Stage, StagePlan
+from pipelines.stages.contract import (
+    VECTORS,
+    DatasetRead,
+    PlanError,
+    PlannedDataset,
+    Stage,
+    StagePlan,
+)
 from pipelines.stages.planning import (
     Parent,
     latest_parent,
     model_location,
     planned_dataset,
     require_device,
-    settings_from,
 )
 from transforms.embed.encoder import EncoderSettings, EncoderUnavailable, encoder_identity
 from transforms.embed.handler import SentenceEncoderModelHandler
 from transforms.embed.transform import EmbedDatasets, TextSource
 from transforms.publish import store
 from transforms.publish.transform import DatasetOutput, Publish
+from transforms.settings import settings_from
 
 
 @dataclass(frozen=True)
@@ -79,19 +86,34 @@ class EmbedStage(Stage[EmbedPlan]):
             raise PlanError(f"embed: {error}") from None
         splits = _splits_read(self.reads(config))
         parents = tuple(latest_parent(config.root, name, "embed") for name in splits)
+        # Everything that sets a vector's bits: the model and its tokens, and the batches it
+        # runs on (their makeup depends on the batch settings, and a reused vector is not
+        # encoded, so the version it reuses is part of the id too).
         section = {"model": identity, "max_length": settings.max_length,
+                   "batch_size": settings.batch_size,
+                   "length_sort_batches": settings.length_sort_batches, "device": settings.device,
                    "datasets": [p.dataset for p in parents], "splits": splits}
-        planned = planned_dataset(
-            config, self, VECTORS, "embedding", section, run_id=run_id, started_at=started_at,
-            num_shards=settings.num_shards, parents={p.dataset: p.version for p in parents},
-            models={"encoder": identity}, manifest_config=settings.model_dump())
-        previous = None
+
+        def planned_reusing(reused_from: str | None) -> PlannedDataset:
+            return planned_dataset(
+                config, self, VECTORS, "embedding", {**section, "reused_from": reused_from},
+                run_id=run_id, started_at=started_at, num_shards=settings.num_shards,
+                parents={p.dataset: p.version for p in parents}, models={"encoder": identity},
+                manifest_config={**settings.model_dump(), "reused_from": reused_from})
+
+        planned, previous = planned_reusing(None), None
         latest = store.latest_version(config.root, VECTORS)
         if latest and store.is_published(config.root, VECTORS, latest):
             candidate = latest_parent(config.root, VECTORS, "embed")
             if (candidate.manifest["models"].get("encoder") == identity
                     and candidate.manifest["config"].get("max_length") == settings.max_length):
-                previous = candidate  # only vectors the same model made from the same tokens
+                # only vectors the same model made from the same tokens are reused; LATEST may
+                # itself be this version (built the same way, reusing the same one)
+                same = planned_reusing(candidate.manifest["config"].get("reused_from"))
+                if same.spec.version == candidate.version:
+                    planned = same
+                else:
+                    planned, previous = planned_reusing(candidate.version), candidate
         return EmbedPlan((planned,), parents, splits, previous)
 
     def build(self, pipeline: beam.Pipeline, config: RebuildConfig, plan: EmbedPlan) -> None:
@@ -106,7 +128,7 @@ class EmbedStage(Stage[EmbedPlan]):
                                       tuple(parent.files(config.root, wanted)), rows))
         handler = SentenceEncoderModelHandler(
             settings_from(settings, EncoderSettings, model=encoder_location(config)),
-            settings.batch_size, expected_texts=sum(source.rows for source in sources))
+            expected_texts=sum(source.rows for source in sources))
         embedded = pipeline | EmbedDatasets(
             sources, plan.previous.files(config.root) if plan.previous else [], handler,
             spec.models["encoder"], settings.batch_size, settings.length_sort_batches)

@@ -7,7 +7,7 @@ import apache_beam as beam
 from pipelines.config import RebuildConfig, SourceConfig
 from pipelines.source_checks import matched_files
 from pipelines.stages.contract import DatasetRead, Stage, StagePlan
-from pipelines.stages.planning import planned_dataset, settings_from
+from pipelines.stages.planning import planned_dataset
 from transforms.ingest.records import FieldMapping
 from transforms.ingest.transform import (
     DatasetSources,
@@ -19,6 +19,7 @@ from transforms.ingest.transform import (
 )
 from transforms.publish import versioning
 from transforms.publish.transform import DatasetOutput, Publish
+from transforms.settings import settings_from
 
 DEAD_LETTER = "dead_letter_ingest"
 
@@ -67,7 +68,7 @@ class IngestStage(Stage[IngestPlan]):
             fingerprint = (versioning.folder_fingerprint if source.format == "hf"
                            else versioning.file_fingerprint)
             fingerprints[source.name] = [
-                {"source": source.name, **fingerprint(f), "path": config.relative(f)}
+                {"source": source.name, **fingerprint(f), "path": config.input_name(source, f)}
                 for f in files[source.name]]
         outputs = [(name, sources[0].kind, tuple(s.split for s in sources), sources)
                    for name, sources in _groups(config).items()]
@@ -92,7 +93,7 @@ class IngestStage(Stage[IngestPlan]):
                                                  fields=dict(s.fields)),
                            encoding=s.encoding, csv_delimiter=s.csv_delimiter,
                            hf_split=s.hf_split, split=s.split, order=order,
-                           names=tuple(config.relative(f) for f in plan.files[s.name]))
+                           names=tuple(config.input_name(s, f) for f in plan.files[s.name]))
                 for order, s in enumerate(sources)))
             for name, sources in _groups(config).items()]
         ingested = pipeline | IngestDatasets(datasets)

@@ -1,19 +1,13 @@
-"""What every stage's planning shares: parent lookups, checks before any work, planned versions,
-and runtime settings built from a config section."""
+"""What every stage's planning shares: parent lookups, checks before any work, planned versions."""
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
-
-from pydantic import BaseModel
+from typing import Any
 
 from pipelines.config import RebuildConfig
 from pipelines.stages.contract import PlanError, PlannedDataset, Stage
 from transforms.publish import store, versioning
 from transforms.publish.transform import PublishSpec
-
-SettingsT = TypeVar("SettingsT")
 
 
 @dataclass(frozen=True)
@@ -34,20 +28,6 @@ def stage_section(config: RebuildConfig, stage: str) -> Any:
     if section is None:
         raise PlanError(f"{stage}: the config has no stages.{stage} section")
     return section
-
-
-def settings_from(section: BaseModel, settings: type[SettingsT], **runtime: Any) -> SettingsT:
-    """A runtime settings dataclass filled from the config section's keys of the same names,
-    and the `runtime` values (found while planning) for the rest: a setting and its default are
-    declared once, in the config section. Lists become tuples (settings are frozen)."""
-    values = {}
-    for field in dataclasses.fields(settings):  # type: ignore[arg-type]
-        if field.name in runtime:
-            values[field.name] = runtime[field.name]
-        elif field.name in type(section).model_fields:
-            value = getattr(section, field.name)
-            values[field.name] = tuple(value) if isinstance(value, list) else value
-    return settings(**values)
 
 
 def model_location(config: RebuildConfig, model: str) -> str:

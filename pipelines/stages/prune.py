@@ -13,12 +13,12 @@ from pipelines.stages.planning import (
     latest_parent,
     planned_train_outputs,
     require_split,
-    settings_from,
     stage_section,
 )
 from transforms.prune.label_mapping import retained_count
 from transforms.prune.transform import PruneForTarget, PruneSettings
 from transforms.publish.transform import DatasetOutput, Publish
+from transforms.settings import settings_from
 
 PRUNED = "pruned_source"
 RANKING = "class_ranking"

@@ -14,7 +14,6 @@ from pipelines.stages.planning import (
     planned_train_outputs,
     require_device,
     require_split,
-    settings_from,
     stage_section,
 )
 from transforms.embed.encoder import DEFAULT_ENCODER, EncoderUnavailable, encoder_identity
@@ -25,13 +24,14 @@ from transforms.qgen.grades import GradeScheme
 from transforms.qgen.models import DEFAULT_GENERATOR, TrainSettings
 from transforms.qgen.training import QgenTrainingSettings
 from transforms.qgen.transform import GenerateFromJudgements, QgenSettings
+from transforms.settings import settings_from
 
 QUERIES = "synthetic_queries"
 DEAD_LETTER = "dead_letter_qgen"
 # The config keys that can change the trained models (the rest only shape generation).
 TRAINING_KEYS = ("grades", "mode", "generator", "classifier", "train_steps", "classifier_steps",
                  "train_batch_size", "lr", "classifier_lr", "max_document_tokens",
-                 "max_query_tokens", "train_threads")
+                 "max_query_tokens", "train_threads", "device")
 
 
 @dataclass(frozen=True)

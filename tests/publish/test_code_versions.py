@@ -43,6 +43,7 @@ def project_copy(tmp_path, monkeypatch):
     ("pipelines/config.py", set()),
     ("pipelines/cli.py", set()),
     ("pipelines/stages/planning.py", set()),
+    ("transforms/settings.py", {"ingest", "embed", "prune", "distill", "qgen"}),
     ("pipelines/stages/__init__.py", set()),
     ("transforms/progress.py", set()),
     ("transforms/publish/catalog.py", set()),

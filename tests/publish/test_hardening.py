@@ -47,3 +47,18 @@ def test_a_latest_that_is_a_folder_is_a_clear_error_and_leaves_no_temporary_file
     with pytest.raises(IsADirectoryError, match="LATEST is a folder, not a LATEST file"):
         store.set_latest(str(tmp_path), "docs", "aaaaaaaaaaaa", "run1")
     assert not list((tmp_path / "docs").glob(".LATEST*"))
+
+
+def test_a_latest_folder_or_a_latest_naming_a_path_is_flagged_in_the_listing(tmp_path, capsys):
+    _publish(tmp_path, "docs", "aaaaaaaaaaaa")
+    _publish(tmp_path, "queries", "bbbbbbbbbbbb")
+    (tmp_path / "docs" / "LATEST").unlink()
+    (tmp_path / "docs" / "LATEST").mkdir()
+    (tmp_path / "queries" / "LATEST").write_text("../../../../etc\n")
+    rows = {row["dataset"]: row for row in catalog.list_datasets(str(tmp_path))}
+    assert "LATEST is a folder" in rows["docs"]["problem"]
+    assert "is not a version id" in rows["queries"]["problem"]
+    with pytest.raises(store.LatestError, match="is not a version id"):
+        catalog.parse_ref(f"{tmp_path}/queries")
+    assert main(["datasets", "list", str(tmp_path)]) == 0
+    assert "warning: queries:" in capsys.readouterr().err

@@ -13,13 +13,14 @@ from transforms.progress import ProgressLog
 class SentenceEncoderModelHandler(ModelHandler[str, PredictionResult, SentenceEncoder]):
     """Texts in, unit-length vectors out (None where a text has no real token).
 
-    Batch sizes are configuration; Beam's BatchElements does the batching. The model loads once
+    It runs on the batches `transforms.batching.RunOnContentBatches` makes from the data (their
+    size is the embed stage's `batch_size`), so a text's batch does not depend on the runner's
+    bundling. The model loads once
     per worker process, in `load_model`, never at pipeline construction.
     """
 
-    def __init__(self, settings: EncoderSettings, batch_size: int,
-                 expected_texts: int | None = None) -> None:
-        super().__init__(min_batch_size=batch_size, max_batch_size=batch_size)
+    def __init__(self, settings: EncoderSettings, expected_texts: int | None = None) -> None:
+        super().__init__()
         self._settings = settings
         self._expected_texts = expected_texts  # for progress: at most this many to encode
 

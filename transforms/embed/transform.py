@@ -54,9 +54,6 @@ class ReuseOrEncodeModelHandler(ModelHandler):
         return [next(encoded) if isinstance(item, str) else PredictionResult(None, item)
                 for item in batch]
 
-    def batch_elements_kwargs(self):
-        return self._encoder.batch_elements_kwargs()
-
     def get_metrics_namespace(self) -> str:
         return self._encoder.get_metrics_namespace()
 

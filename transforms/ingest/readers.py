@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 from transforms.dead_letters import Rejected, preview, printable
 
 FORMATS = ("jsonl", "csv", "parquet", "hf")
+CSV_FIELD_LIMIT = 131_072  # the csv module's default cell limit, in characters
 
 
 @dataclass(frozen=True)
@@ -183,11 +184,18 @@ def read_csv(stream: BinaryIO, file: str, encoding: str = "utf-8", delimiter: st
     and go to dead letter with it. A header that cannot be decoded or parsed makes the file
     unreadable: without column names no row can be read; so is an empty file, and a header that
     names a column twice (which of the two would be the field?). `field_limit` raises the csv
-    module's cell limit (131,072 characters; process-wide, only ever raised), e.g. to the longest
-    text allowed.
+    module's cell limit (131,072 characters) for this file, e.g. to the longest text allowed; the
+    limit is the module's global state, so it is set for each file and put back after it.
     """
-    if field_limit > csv.field_size_limit():
-        csv.field_size_limit(field_limit)
+    previous = csv.field_size_limit(max(CSV_FIELD_LIMIT, field_limit))
+    try:
+        yield from _csv_rows(stream, file, encoding, delimiter)
+    finally:
+        csv.field_size_limit(previous)
+
+
+def _csv_rows(stream: BinaryIO, file: str, encoding: str,
+              delimiter: str) -> Iterator[RawRow | Rejected]:
     lines = _DecodedLines(stream, encoding)
     reader = csv.reader(lines, delimiter=delimiter, strict=True)
     header: list[str] | None = None
@@ -207,7 +215,7 @@ def read_csv(stream: BinaryIO, file: str, encoding: str = "utf-8", delimiter: st
         if header is None:
             problem = (f"invalid CSV: {cells}" if isinstance(cells, csv.Error)
                        else f"not valid {encoding}" if _undecodable(cells) is not None else None)
-            repeated = sorted({c for c in cells if cells.count(c) > 1}) if not problem else []
+            repeated = repeated_columns(cells) if not problem else []
             if repeated:
                 problem = f"column name(s) {repeated} appear more than once"
             if problem:
@@ -293,6 +301,11 @@ def read_hf_dataset(path: str, split: str | None,
             return
         loaded = loaded[split]
     yield from _arrow_rows(name, loaded.with_format("arrow").iter(batch_size=4096))
+
+
+def repeated_columns(names: list[str]) -> list[str]:
+    """Column names a header gives more than once, sorted."""
+    return sorted({name for name in names if names.count(name) > 1})
 
 
 def csv_header(stream: BinaryIO, encoding: str = "utf-8", delimiter: str = ",") -> list[str]:

@@ -99,9 +99,10 @@ class MergeTalliesFn(beam.CombineFn):
 def _tally(batch, surrogate):
     """Votes (a VoteTally) of a batch of (target record, vector) pairs."""
     tally = VoteTally(surrogate.classes)
-    probabilities = surrogate.probabilities(np.stack([vector for _, vector in batch]))  # (B, C)
-    for (record, _), row in zip(batch, probabilities):
-        tally.add(row, record.get("label"))
+    for record, vector in batch:
+        # one row at a time: a matrix product's last bits can depend on how many rows it has,
+        # and the runner decides the batch sizes
+        tally.add(surrogate.probabilities(vector[None])[0], record.get("label"))  # (C,)
     return tally
 
 

@@ -1,6 +1,5 @@
 """Read-side of the store for people: list datasets, show a version, diff two versions (polars)."""
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,11 +8,6 @@ from apache_beam.io.filesystems import FileSystems
 
 from schemas.datasets import contract_for
 from transforms.publish import store
-
-# What a dataset name and a version id look like: anything else (`..`, `/`) could name a path
-# outside the root.
-DATASET_NAME = re.compile(r"[a-z][a-z0-9_]*")
-VERSION_ID = re.compile(r"[0-9a-f]{12}")
 
 NO_LABEL = "(none)"  # how a diff shows rows whose label is null
 
@@ -32,10 +26,10 @@ def parse_ref(text: str) -> DatasetRef:
     root, _, dataset = path.rpartition("/")
     if not root or not dataset:
         raise ValueError(f"{text!r}: expected ROOT/DATASET[@VERSION]")
-    if not DATASET_NAME.fullmatch(dataset):
-        raise ValueError(f"{text!r}: {dataset!r} is not a dataset name (lower_snake_case)")
-    if version and not VERSION_ID.fullmatch(version):
-        raise ValueError(f"{text!r}: {version!r} is not a version id (12 hex digits)")
+    if not store.NAME.fullmatch(dataset):
+        raise ValueError(f"{text!r}: {dataset!r} is not a dataset name")
+    if version and not store.NAME.fullmatch(version):
+        raise ValueError(f"{text!r}: {version!r} is not a version id")
     if not version:
         version = store.latest_version(root, dataset) or ""
         if not version:
@@ -53,10 +47,10 @@ def list_datasets(root: str) -> list[dict[str, Any]]:
     for dataset in store.list_datasets(root):
         try:
             manifests = store.published_manifests(root, dataset)
-        except store.ManifestError as error:  # flag it; the other datasets still list
-            rows.append({"dataset": dataset, "latest": "(unreadable manifest)", "problem": str(error)})
+            latest = store.latest_version(root, dataset)
+        except (store.ManifestError, store.LatestError) as error:  # flag it; list the rest
+            rows.append({"dataset": dataset, "latest": "(unreadable)", "problem": str(error)})
             continue
-        latest = store.latest_version(root, dataset)
         if not manifests:
             continue
         manifest = manifests.get(latest or "", {})

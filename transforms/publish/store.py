@@ -16,6 +16,7 @@ import contextlib
 import json
 import os
 import posixpath
+import re
 from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
@@ -30,7 +31,15 @@ def join(*parts: str) -> str:
     return FileSystems.join(*parts)
 
 
+# What a dataset name or a version id may be: one plain path segment (no `/`, no `..`), so no
+# name read from a command line or a LATEST file can point outside the root.
+NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
+
+
 def version_dir(root: str, dataset: str, version: str) -> str:
+    for name in (dataset, version):
+        if not NAME.fullmatch(name):
+            raise ValueError(f"{name!r} is not a dataset name or version id")
     return join(root, dataset, version)
 
 
@@ -84,11 +93,20 @@ def data_files(root: str, dataset: str, version: str, manifest: dict[str, Any],
             if splits is None or split in splits for f in info["files"]]
 
 
+class LatestError(ValueError):
+    """A LATEST that is not a file naming a version (a folder, or a path); names the file."""
+
+
 def latest_version(root: str, dataset: str) -> str | None:
     path = join(root, dataset, LATEST)
     if not FileSystems.exists(path):
         return None
-    return read_text(path).strip() or None
+    if "://" not in path and os.path.isdir(path):
+        raise LatestError(f"{path} is a folder, not a LATEST file; remove it")
+    version = read_text(path).strip() or None
+    if version is not None and not NAME.fullmatch(version):
+        raise LatestError(f"{path} names {version[:40]!r}, which is not a version id")
+    return version
 
 
 def set_latest(root: str, dataset: str, version: str, run_id: str) -> None:
@@ -133,13 +151,13 @@ def _children(path: str) -> list[str]:
 
 
 def list_datasets(root: str) -> list[str]:
-    return [name for name in _children(root) if not name.startswith(".")]
+    return [name for name in _children(root) if NAME.fullmatch(name)]
 
 
 def published_manifests(root: str, dataset: str) -> dict[str, dict[str, Any]]:
     """Published versions and their manifests, oldest first by publish time; each read once."""
     manifests = {v: read_manifest(root, dataset, v) for v in _children(join(root, dataset))
-                 if not v.startswith(".") and v != LATEST and is_published(root, dataset, v)}
+                 if NAME.fullmatch(v) and v != LATEST and is_published(root, dataset, v)}
     return dict(sorted(manifests.items(), key=lambda item: item[1].get("published_at", 0.0)))
 
 

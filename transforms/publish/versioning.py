@@ -9,8 +9,10 @@ by source order and file name.
 
 import ast
 import hashlib
+import io
 import json
 import subprocess
+import tokenize
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -102,20 +104,40 @@ def code_files(module: str) -> list[Path]:
 
 
 def _code_text(source: Path) -> str:
-    """A module's code without comments, docstrings or layout, so editing those is no new
-    version."""
-    tree = ast.parse(source.read_bytes(), str(source))
-    for node in ast.walk(tree):
+    """A module's source without comments, docstrings, trailing spaces or blank lines, so editing
+    those is no new version. Worked on the text itself (not `ast.unparse`, whose output may change
+    between Python releases), with positions from `ast` and `tokenize`."""
+    text = source.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    dropped: set[int] = set()  # 0-based indexes of docstring lines
+    for node in ast.walk(ast.parse(text, str(source))):
         body = getattr(node, "body", None)
-        if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
-                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str)):
-            node.body = body[1:] or [ast.Pass()]
-    return ast.unparse(tree)
+        if not (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            continue
+        doc = body[0]
+        alone = (not lines[doc.lineno - 1][:doc.col_offset].strip()
+                 and not lines[doc.end_lineno - 1][doc.end_col_offset:].strip())
+        if alone:  # not a one-line `def f(): "doc"`, whose line is code too
+            dropped.update(range(doc.lineno - 1, doc.end_lineno))
+    comment_at = {token.start[0] - 1: token.start[1]
+                  for token in tokenize.generate_tokens(io.StringIO(text).readline)
+                  if token.type == tokenize.COMMENT}
+    kept = []
+    for index, line in enumerate(lines):
+        if index in dropped:
+            continue
+        line = line[:comment_at.get(index, len(line))].rstrip()
+        if line:
+            kept.append(line)
+    return "\n".join(kept)
 
 
 def _contract_text(kind: str) -> str:
     contract = contract_for(kind)
-    return json.dumps({"kind": kind, "schema": contract.schema.to_string(),
+    schema = [[f.name, str(f.type), f.nullable] for f in contract.schema]
+    return json.dumps({"kind": kind, "schema": schema,
                        "expectations": [[e.type, e.kwargs] for e in contract.expectations],
                        "label_column": contract.label_column}, sort_keys=True)
 

@@ -147,7 +147,7 @@ class GeneratorModelHandler(ModelHandler):
     """(generator input, seed) pairs in, `queries_per_grade` sampled queries per input out."""
 
     def __init__(self, settings: QgenSettings) -> None:
-        super().__init__(min_batch_size=settings.batch_size, max_batch_size=settings.batch_size)
+        super().__init__()  # batches come from RunOnContentBatches
         self._settings = settings
 
     def load_model(self) -> Generator:
@@ -175,7 +175,7 @@ class ClassifierModelHandler(ModelHandler):
     """(query, document) pairs in, (predicted grade, probability) out."""
 
     def __init__(self, settings: QgenSettings) -> None:
-        super().__init__(min_batch_size=settings.batch_size, max_batch_size=settings.batch_size)
+        super().__init__()  # batches come from RunOnContentBatches
         self._settings = settings
 
     def load_model(self) -> GradeClassifier:
