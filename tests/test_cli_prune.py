@@ -34,7 +34,7 @@ def test_example_prunes_to_the_kitchen_categories_and_reuses_embeddings(prune_ex
     assert manifest["models"]["encoder"].startswith("all-MiniLM-L6-v2@")
     assert manifest["drop_counts"] == {"pruned_class": 200}
     embeddings = json.loads((_latest(root, "embeddings") / "manifest.json").read_text())
-    assert embeddings["rows"] == 420  # 300 catalogue + 120 target texts, all distinct
+    assert embeddings["rows"] == 380  # 300 catalogue + 80 target train texts: the splits read
 
     # Another prune size re-ranks the same inputs: nothing is ingested or encoded again.
     config = prune_example_config.read_text().replace("retain_classes: 5", "retain_classes: 3")
