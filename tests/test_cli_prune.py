@@ -53,7 +53,7 @@ def test_example_prunes_to_the_kitchen_categories_and_reuses_embeddings(prune_ex
     prune_example_config.write_text(config.replace("batch_size: 64", "batch_size: 64\n"
                                                   "    max_length: 64"))
     assert main(["rebuild", str(prune_example_config), "--stage", "embed"]) == 0
-    assert "texts_encoded=420" in capsys.readouterr().err
+    assert "texts_encoded=380" in capsys.readouterr().err
 
     # Prune refuses embeddings that were not built from the datasets it reads.
     prune_example_config.write_text(prune_example_config.read_text().replace(
