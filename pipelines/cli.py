@@ -1,7 +1,9 @@
 """`refinery` command line: rebuild datasets from a config and inspect what was published.
 
-Exit codes: 0 success (including a no-op rebuild), 1 the run failed (nothing half-published),
-2 the config or the command line is wrong (no work started).
+Exit codes, one meaning each: 0 success (including a no-op rebuild); 1 the run failed and
+nothing was published by it; 2 the config, the command line or a stage's inputs are wrong and no
+work started; 3 a stage failed after earlier stages of the same run had published (those stay
+published and current; the failing stage published nothing).
 """
 
 import argparse
@@ -20,6 +22,15 @@ logging.getLogger().addHandler(logging.NullHandler())
 # `datasets` commands start in a fraction of a second.
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_LATER_STAGE_FAILED = 3
+
+
+def _reason(error: Exception) -> str:
+    """The cause in one line: Beam wraps a worker's error in its own traceback text."""
+    message = str(error)
+    marker = message.find("publish failed:")
+    lines = (message[marker:] if marker >= 0 else message).splitlines() or [repr(error)]
+    return lines[0] if marker >= 0 else lines[-1]
 
 
 def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
@@ -69,7 +80,7 @@ def _rebuild(args: argparse.Namespace, beam_args: list[str]) -> int:
 
     quiet_libraries(args.verbose)  # before Beam is imported: it logs a notice on import
     from pipelines.config import ConfigError, load_config
-    from pipelines.rebuild import rebuild
+    from pipelines.rebuild import LaterStageFailed, rebuild
     from pipelines.runner import BeamFlagError, check_beam_args
     from pipelines.source_checks import check_sources
     from pipelines.stages import STAGES
@@ -91,15 +102,19 @@ def _rebuild(args: argparse.Namespace, beam_args: list[str]) -> int:
         return EXIT_USAGE
     try:
         summary = rebuild(config, args.stage, beam_args)
+    except LaterStageFailed as error:
+        logging.getLogger("pipelines").debug("rebuild failed", exc_info=True)
+        print(_table([vars(row) for row in error.published],
+                     ["stage", "dataset", "version", "status", "rows", "path"]))
+        print(f"rebuild failed at stage {error.stage}, after earlier stages published (above): "
+              f"{_reason(error.cause)}", file=sys.stderr)
+        return EXIT_LATER_STAGE_FAILED
     except PlanError as error:
         print(f"rebuild failed: {error}", file=sys.stderr)
         return EXIT_USAGE
     except Exception as error:  # Beam wraps worker errors; show the cause, not the traceback
-        message = str(error)
-        marker = message.find("publish failed:")
-        reason = message[marker:].splitlines()[0] if marker >= 0 else message.splitlines()[-1]
         logging.getLogger("pipelines").debug("rebuild failed", exc_info=True)
-        print(f"rebuild failed: {reason}", file=sys.stderr)
+        print(f"rebuild failed: {_reason(error)}", file=sys.stderr)
         return EXIT_FAILED
     print(_table([vars(row) for row in summary],
                  ["stage", "dataset", "version", "status", "rows", "path"]))

@@ -57,6 +57,9 @@ class SourceConfig(_Strict):
     hf_split: str | None = None
     dataset: str | None = Field(default=None, description="published dataset; default: name")
     split: str = "train"
+    max_bad_row_fraction: float = Field(
+        default=0.5, ge=0.0, le=1.0, description="more of the rows read going to dead letter "
+        "fails the ingest stage, nothing of it published (1: never)")
 
     @field_validator("name", "dataset", "split")
     @classmethod

@@ -54,6 +54,18 @@ def _log_counters(stage: str, result: beam.runners.runner.PipelineResult) -> Non
                  ", ".join(f"{name}={value:,}" for name, value in sorted(totals.items())))
 
 
+class LaterStageFailed(RuntimeError):
+    """A stage failed (its plan or its run) after earlier stages of the same rebuild published:
+    those stay published and current; the failing stage published nothing."""
+
+    def __init__(self, stage: str, published: list[PublishedDataset], cause: Exception) -> None:
+        earlier = sorted({row.stage for row in published if row.status == "published"})
+        super().__init__(f"stage {stage} failed after {', '.join(earlier)} published: {cause}")
+        self.stage = stage
+        self.published = published
+        self.cause = cause
+
+
 def check_dataset_names(config: RebuildConfig, stages: list[str]) -> None:
     """Every dataset a stage reads is a source's, another stage's that runs before it, or already
     published under the root: a misspelt name fails here, before ingest publishes anything."""
@@ -87,22 +99,33 @@ def rebuild(config: RebuildConfig, only: str | None = None,
     names = stages_to_run(config, only)
     check_dataset_names(config, names)
     for name in names:
-        stage = STAGES[name]
-        plan = stage.plan(config, run_id, time.time())
-        if plan.unchanged:
-            LOG.info("%s: inputs, config and code unchanged; %d dataset(s) already published, "
-                     "nothing to do", name, len(plan.datasets))
-        else:
-            LOG.info("%s: building %s", name,
-                     ", ".join(f"{p.spec.dataset}@{p.spec.version}" for p in plan.datasets
-                               if not p.unchanged))
-            pipeline = beam.Pipeline(options=pipeline_options(beam_args or []))
-            stage.build(pipeline, config, plan)
-            result = pipeline.run()
-            result.wait_until_finish()
-            _log_counters(name, result)
-        for item in plan.datasets:  # a rebuild makes its versions current, unchanged ones too
-            if store.latest_version(config.root, item.spec.dataset) != item.spec.version:
-                store.set_latest(config.root, item.spec.dataset, item.spec.version, run_id)
-        summary += _summary(plan.datasets)
+        try:
+            summary += _run_stage(config, name, run_id, beam_args)
+        except Exception as error:
+            if any(row.status == "published" for row in summary):
+                raise LaterStageFailed(name, summary, error) from error
+            raise
     return summary
+
+
+def _run_stage(config: RebuildConfig, name: str, run_id: str,
+               beam_args: list[str] | None) -> list[PublishedDataset]:
+    """Plan one stage; build it unless all its versions are published; make them current."""
+    stage = STAGES[name]
+    plan = stage.plan(config, run_id, time.time())
+    if plan.unchanged:
+        LOG.info("%s: inputs, config and code unchanged; %d dataset(s) already published, "
+                 "nothing to do", name, len(plan.datasets))
+    else:
+        LOG.info("%s: building %s", name,
+                 ", ".join(f"{p.spec.dataset}@{p.spec.version}" for p in plan.datasets
+                           if not p.unchanged))
+        pipeline = beam.Pipeline(options=pipeline_options(beam_args or []))
+        stage.build(pipeline, config, plan)
+        result = pipeline.run()
+        result.wait_until_finish()
+        _log_counters(name, result)
+    for item in plan.datasets:  # a rebuild makes its versions current, unchanged ones too
+        if store.latest_version(config.root, item.spec.dataset) != item.spec.version:
+            store.set_latest(config.root, item.spec.dataset, item.spec.version, run_id)
+    return _summary(plan.datasets)

@@ -53,11 +53,62 @@ def check_sources(config: RebuildConfig, path: str | Path) -> None:
         if source.format == "hf":
             _check_hf_split(config.resolve(source.path), source.hf_split,
                             f"{path}: sources[{index}].hf_split")
+        if source.format in ("jsonl", "parquet"):
+            _check_format(source, found[0], f"{path}: sources[{index}]")
         if source.format == "csv":
             _check_csv_header(source, found[0], f"{path}: sources[{index}]")
         _check_mapped_columns(source, found[0], f"{path}: sources[{index}]")
 
 
+
+
+# What is read of a source's first file to recognise its format.
+SNIFF_BYTES = 64 << 10
+
+
+def _check_format(source: SourceConfig, first_file: str, where: str) -> None:
+    """The first file looks like the configured format: a JSON document given as `jsonl` would
+    otherwise send every row to dead letter, and only after the whole ingest."""
+    try:
+        with FileSystems.open(first_file) as stream:
+            head = stream.read(SNIFF_BYTES)
+    except OSError:
+        return  # ingest reports an unreadable file
+    if source.format == "parquet":
+        if head and not head.startswith(b"PAR1"):
+            raise ConfigError(f"{where}.format: {first_file} is not a Parquet file (it does not "
+                              "start with the Parquet magic bytes); check format")
+        return
+    text = head.decode(source.encoding, errors="replace").lstrip("\ufeff \t\r\n")
+    first_line = text.split("\n", 1)[0].strip()
+    if not first_line:
+        return
+    try:
+        parsed = json.loads(first_line)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict):
+        return
+    looks = ("a JSON array" if first_line.startswith("[") else
+             "one JSON object spread over several lines" if _multiline_object(text, first_line)
+             else None)  # a broken first row is ingest's to dead-letter
+    if looks:
+        raise ConfigError(
+            f"{where}.format: {first_file} is not JSONL (one JSON object per line): it looks like "
+            f"{looks}. refinery streams JSONL line by line and does not read a whole JSON "
+            "document (it would have to hold the file in memory on one worker); convert it, "
+            "e.g. `jq -c '.[]' FILE > FILE.jsonl` for an array of objects")
+
+
+def _multiline_object(text: str, first_line: str) -> bool:
+    """Whether the text starts with a JSON object that spans more than its first line."""
+    if first_line == "{":
+        return True
+    try:
+        value, end = json.JSONDecoder().raw_decode(text)
+    except ValueError:
+        return False
+    return isinstance(value, dict) and end > len(first_line)
 
 
 def _check_csv_header(source: SourceConfig, first_file: str, where: str) -> None:

@@ -295,3 +295,44 @@ def test_a_source_file_that_changes_during_the_run_publishes_nothing(tmp_path, c
     err = capsys.readouterr().err
     assert "source file(s) changed while the run read them" in err and "docs.jsonl" in err, err
     assert store.latest_version(str(tmp_path / "out"), "docs") is None
+
+
+@pytest.mark.parametrize("content, fmt, message", [
+    ('[{"text": "a"},\n {"text": "b"}]\n', "jsonl", "it looks like a JSON array"),
+    ('{\n  "rows": [{"text": "a"}]\n}\n', "jsonl", "one JSON object spread over several lines"),
+    ('{"text": "a"}\n', "parquet", "is not a Parquet file"),
+])
+def test_a_source_in_another_format_is_refused_before_any_work(tmp_path, capsys, content, fmt,
+                                                               message):
+    (tmp_path / "data.json").write_text(content)
+    config = tmp_path / "rebuild.yaml"
+    config.write_text(f"output_root: out\nsources: [{{name: a, path: data.json, format: {fmt}}}]\n")
+    assert main(["rebuild", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert f"sources[0].format: {tmp_path / 'data.json'} is not" in err and message in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_too_many_bad_rows_fail_ingest_and_publish_nothing(tmp_path, capsys):
+    (tmp_path / "docs.jsonl").write_text('{"text": "good"}\n{"txt": "bad"}\n{"txt": "bad"}\n')
+    config = tmp_path / "rebuild.yaml"
+    config.write_text("output_root: out\nsources: [{name: docs, path: docs.jsonl, format: jsonl}]\n")
+    assert main(["rebuild", str(config)]) == 1
+    err = capsys.readouterr().err
+    assert "source docs: 2 of 3 rows read (67%) went to dead letter" in err, err
+    assert store.latest_version(str(tmp_path / "out"), "docs") is None
+    config.write_text(config.read_text().replace("format: jsonl", "format: jsonl, "
+                                                 "max_bad_row_fraction: 1"))
+    assert main(["rebuild", str(config)]) == 0
+
+
+def test_a_later_stage_failing_after_earlier_ones_published_exits_3(tmp_path, capsys):
+    (tmp_path / "docs.jsonl").write_text('{"text": "good"}\n')
+    config = tmp_path / "rebuild.yaml"
+    config.write_text("output_root: out\nsources: [{name: docs, path: docs.jsonl, format: jsonl}]\n"
+                      "stages: {embed: {datasets: [docs], model: nobody/no-such-model}}\n")
+    assert main(["rebuild", str(config)]) == 3
+    captured = capsys.readouterr()
+    assert "rebuild failed at stage embed, after earlier stages published" in captured.err
+    assert "docs" in captured.out  # the summary of what did publish
+    assert store.latest_version(str(tmp_path / "out"), "docs") is not None

@@ -93,7 +93,8 @@ class IngestStage(Stage[IngestPlan]):
                                                  fields=dict(s.fields)),
                            encoding=s.encoding, csv_delimiter=s.csv_delimiter,
                            hf_split=s.hf_split, split=s.split, order=order,
-                           names=tuple(config.input_name(s, f) for f in plan.files[s.name]))
+                           names=tuple(config.input_name(s, f) for f in plan.files[s.name]),
+                           max_bad_row_fraction=s.max_bad_row_fraction)
                 for order, s in enumerate(sources)))
             for name, sources in _groups(config).items()]
         ingested = pipeline | IngestDatasets(datasets)
@@ -105,7 +106,7 @@ class IngestStage(Stage[IngestPlan]):
                 {split: ingested[f"{group.dataset}.{split}"] for split in group.splits},
                 ingested[f"{group.dataset}.drops"]))
         pipeline | Publish("ingest", plan.to_publish(outputs),
-                           checks=(SourcesUnchanged(plan.states),))
+                           checks=(SourcesUnchanged(plan.states),), gates=ingested["problems"])
 
 
 STAGE = IngestStage()

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
+from apache_beam.pvalue import AsSingleton
 
 from transforms.dead_letters import Rejected, dead_letter_row, reason_count
 from transforms.ingest import readers
@@ -36,6 +37,8 @@ class SourceSpec:
     order: int = 0  # position among the sources of its dataset: earlier wins a duplicate
     # How rows and dead letters name each file (e.g. relative to the config); default: its path.
     names: tuple[str, ...] = ()
+    # More of the rows read going to dead letter than this fails the stage (1.0: never).
+    max_bad_row_fraction: float = 1.0
 
     def name_of(self, path: str) -> str:
         return dict(zip(self.files, self.names)).get(path, path)
@@ -122,7 +125,9 @@ class IngestSource(beam.PTransform):
     """Reads one source into canonical records keyed for duplicate resolution; no good row is
     lost because a neighbour is bad.
 
-    Outputs a dict: `keyed` ((key, Located) pairs) and `dead_letters` (dead-letter schema rows).
+    Outputs a dict: `keyed` ((key, Located) pairs), `dead_letters` (dead-letter schema rows) and
+    `problems` (one message when more than `max_bad_row_fraction` of the rows read went to dead
+    letter: a gate for the publish step).
     """
 
     def __init__(self, spec: SourceSpec) -> None:
@@ -145,7 +150,25 @@ class IngestSource(beam.PTransform):
         )
         dead_letters = ((read[DEAD_LETTER], mapped[DEAD_LETTER])
                         | f"Collect {spec.name} dead letters" >> beam.Flatten())
-        return {"keyed": mapped.keyed, "dead_letters": dead_letters}
+        seen = ((read.rows | f"One per {spec.name} row" >> beam.Map(lambda _: 1),
+                 read[DEAD_LETTER] | f"One per unread {spec.name} row" >> beam.Map(lambda _: 1))
+                | f"All {spec.name} rows" >> beam.Flatten()
+                | f"Count {spec.name} rows" >> beam.CombineGlobally(sum))
+        bad = (dead_letters | f"One per {spec.name} dead letter" >> beam.Map(lambda _: 1)
+               | f"Count {spec.name} dead letters" >> beam.CombineGlobally(sum))
+        problems = (pbegin
+                    | f"Check {spec.name} bad rows" >> beam.Create([None])
+                    | f"Too many bad {spec.name} rows" >> beam.FlatMap(
+                        _too_many_bad_rows, AsSingleton(seen), AsSingleton(bad), spec.name,
+                        spec.max_bad_row_fraction))
+        return {"keyed": mapped.keyed, "dead_letters": dead_letters, "problems": problems}
+
+
+def _too_many_bad_rows(_, seen: int, bad: int, source: str, limit: float):
+    if seen and bad / seen > limit:
+        yield (f"source {source}: {bad:,} of {seen:,} rows read ({bad / seen:.0%}) went to dead "
+               f"letter, more than its max_bad_row_fraction {limit:g}; the input is probably not "
+               "what the config says (format, fields, encoding)")
 
 
 class DeduplicateDataset(beam.PTransform):
@@ -196,8 +219,8 @@ class IngestDatasets(beam.PTransform):
     """Every source read, mapped and deduplicated into its dataset and split.
 
     Output dict, per dataset `<name>`: `<name>.<split>` (records) and `<name>.drops` ((reason, n)
-    pairs: its sources' dead letters and exact duplicates); and `dead_letters` (every rejected row
-    of every source) with `dead_letter_reasons`.
+    pairs: its sources' dead letters and exact duplicates); `dead_letters` (every rejected row
+    of every source) with `dead_letter_reasons`; `problems` (sources with too many bad rows).
     """
 
     def __init__(self, datasets: list[DatasetSources]) -> None:
@@ -206,10 +229,11 @@ class IngestDatasets(beam.PTransform):
 
     def expand(self, pbegin):
         outputs: dict[str, beam.PCollection] = {}
-        every_dead = []
+        every_dead, problems = [], []
         for group in self._datasets:
             name = group.dataset
             ingested = [pbegin | IngestSource(source) for source in group.sources]
+            problems += [i["problems"] for i in ingested]
             deduplicated = tuple(i["keyed"] for i in ingested) | DeduplicateDataset(
                 name, group.kind, group.splits)
             dead = [i["dead_letters"] for i in ingested] + [deduplicated["dead_letters"]]
@@ -223,6 +247,7 @@ class IngestDatasets(beam.PTransform):
                 outputs[f"{name}.{split}"] = deduplicated[f"records.{split}"]
         dead_letters = every_dead | "Gather ingest dead letters" >> beam.Flatten()
         return {**outputs, "dead_letters": dead_letters,
+                "problems": problems | "All ingest problems" >> beam.Flatten(),
                 "dead_letter_reasons": dead_letters
                 | "Key ingest dead letters by reason" >> beam.Map(reason_count)}
 

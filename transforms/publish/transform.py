@@ -168,8 +168,8 @@ class PromoteAllFn(beam.DoFn):
     def __init__(self, checks: tuple[Callable[[], str | None], ...] = ()) -> None:
         self._checks = checks
 
-    def process(self, staged):  # list[StagedDataset]
-        problems = [problem for check in self._checks if (problem := check())]
+    def process(self, staged, gated):  # list[StagedDataset], problems the stage's data found
+        problems = list(gated) + [problem for check in self._checks if (problem := check())]
         if problems:
             raise PublishError("publish failed: " + "; ".join(problems)
                                + "; nothing was promoted")
@@ -241,16 +241,23 @@ class Publish(beam.PTransform):
     """Publishes all outputs of one stage together: every dataset valid, or none promoted."""
 
     def __init__(self, stage: str, outputs: list[DatasetOutput],
-                 checks: tuple[Callable[[], str | None], ...] = ()) -> None:
+                 checks: tuple[Callable[[], str | None], ...] = (),
+                 gates: beam.PCollection | None = None) -> None:
+        """`checks` run just before the promote; `gates` is a PCollection of problems the stage
+        found in its data (e.g. too many bad rows): any of either and nothing is promoted."""
         super().__init__(label=f"Publish {stage} outputs")
         self._outputs = outputs
         self._checks = checks
+        self._gates = gates
 
     def expand(self, pbegin):
         staged = [pbegin | StageDataset(output) for output in self._outputs]
+        gates = self._gates if self._gates is not None else (
+            pbegin | "No gates" >> beam.Create([]))
         return (
             staged
             | "Gather staged datasets" >> beam.Flatten()
             | "List staged datasets" >> beam.combiners.ToList()
-            | "Promote if all are valid" >> beam.ParDo(PromoteAllFn(self._checks))
+            | "Promote if all are valid" >> beam.ParDo(PromoteAllFn(self._checks),
+                                                       beam.pvalue.AsList(gates))
         )
