@@ -66,7 +66,7 @@ def test_example_prunes_to_the_kitchen_categories_and_reuses_embeddings(prune_ex
 def test_an_encoder_that_is_not_available_offline_is_a_clear_error(prune_example_config, capsys):
     prune_example_config.write_text(prune_example_config.read_text().replace(
         "model: all-MiniLM-L6-v2", "model: nobody/no-such-model"))
-    assert main(["rebuild", str(prune_example_config)]) == 2
+    assert main(["rebuild", str(prune_example_config)]) == 3  # after ingest published
     err = capsys.readouterr().err
     assert "embed: encoder 'nobody/no-such-model' is neither a folder nor in the local" in err
 
@@ -102,15 +102,18 @@ def test_bad_target_rows_go_to_dead_letter(tmp_path, capsys):
     capsys.readouterr()
 
 
-@pytest.mark.parametrize(("source_rows", "target_rows", "prune", "message"), [
-    ("pan,pans\npot,pans\n", "wok,cook\n", "retain_classes: 1",
+# A config error is exit 2 before any work; a prune plan error comes after ingest and embed
+# published, exit 3.
+@pytest.mark.parametrize(("source_rows", "target_rows", "prune", "code", "message"), [
+    ("pan,pans\npot,pans\n", "wok,cook\n", "retain_classes: 1", 3,
      "the source has 1 class(es); pruning needs at least 2"),
-    ("pan,pans\nrake,garden\n", "", "retain_classes: 1", "target target/train is empty"),
-    ("pan,pans\nrake,garden\n", "wok,cook\n", "prune_ratio: 1.5", "prune_ratio"),
+    ("pan,pans\nrake,garden\n", "", "retain_classes: 1", 3, "target target/train is empty"),
+    ("pan,pans\nrake,garden\n", "wok,cook\n", "prune_ratio: 1.5", 2, "prune_ratio"),
 ])
-def test_prune_errors_are_clear(tmp_path, capsys, source_rows, target_rows, prune, message):
+def test_prune_errors_are_clear(tmp_path, capsys, source_rows, target_rows, prune, code,
+                                message):
     config = _write_config(tmp_path, source_rows, target_rows, prune)
-    assert main(["rebuild", str(config)]) == 2
+    assert main(["rebuild", str(config)]) == code
     err = capsys.readouterr().err
     assert message in err, err
     assert "Traceback" not in err
