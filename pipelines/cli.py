@@ -121,6 +121,26 @@ def _rebuild(args: argparse.Namespace, beam_args: list[str]) -> int:
     return 0
 
 
+def _plan(args: argparse.Namespace) -> int:
+    from pipelines.logging_setup import quiet_libraries
+
+    quiet_libraries(args.verbose)
+    from pipelines.config import ConfigError, load_config
+    from pipelines.plan import plan
+    from pipelines.source_checks import check_sources
+    from pipelines.stages.contract import PlanError
+
+    try:
+        config = load_config(args.config)
+        check_sources(config, args.config)
+        rows = plan(config, args.stage)
+    except (ConfigError, PlanError) as error:
+        print(f"config error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    print(_table([vars(row) for row in rows], ["stage", "dataset", "version", "status", "why"]))
+    return EXIT_USAGE if any(row.status == "cannot run" for row in rows) else 0
+
+
 def _datasets(args: argparse.Namespace) -> int:
     from transforms.publish import catalog, store
 
@@ -180,6 +200,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "--direct_num_workers 2).")
     rebuild.add_argument("config", help="rebuild config (YAML)")
     rebuild.add_argument("--stage", help="run only this stage")
+    planning = commands.add_parser(
+        "plan", parents=[verbose], help="what a rebuild would build or find unchanged, and why; "
+        "changes nothing")
+    planning.add_argument("config", help="rebuild config (YAML)")
+    planning.add_argument("--stage", help="plan only this stage")
     datasets = commands.add_parser("datasets", parents=[verbose], help="inspect published datasets")
     actions = datasets.add_subparsers(dest="action", required=True)
     def action(name: str, help: str) -> argparse.ArgumentParser:
@@ -209,6 +234,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging(args.verbose)
     if args.command == "rebuild":
         return _rebuild(args, extra)
+    if args.command == "plan":
+        return _plan(args)
     return _datasets(args)
 
 

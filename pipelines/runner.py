@@ -32,6 +32,11 @@ def check_beam_args(beam_args: list[str]) -> None:
     servers take their own), so an unknown flag alone is only logged. But a misspelt `--runner`
     would quietly run locally, so a flag within a typo of a known one is an error.
     """
+    for arg in beam_args:
+        if arg.split("=", 1)[0] in ("--dry_run", "--dry-run", "--dryrun"):
+            raise BeamFlagError(f"{arg}: a rebuild has no dry run (Beam's flag is ignored by the "
+                                "local runner, which runs for real); `refinery plan CONFIG` shows "
+                                "what a rebuild would build, changing nothing")
     parsers = []
 
     def strict(parser) -> None:

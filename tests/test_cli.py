@@ -208,6 +208,8 @@ def test_unknown_stage_and_missing_config_exit_2(tmp_path, capsys):
     (["--runer", "DataflowRunner"], "unknown flag --runer; did you mean --runner?"),
     (["--num_worker", "4"], "did you mean --num_workers?"),
     (["--direct_num_workers", "two"], "invalid int value: 'two'"),
+    (["--dry-run"], "refinery plan CONFIG"),
+    (["--dry_run=true"], "refinery plan CONFIG"),
 ])
 def test_unknown_or_malformed_beam_flags_exit_2_before_any_work(example_config, capsys, flags,
                                                                 message):
