@@ -27,18 +27,20 @@ class PublishedDataset:
     stage: str
     dataset: str
     version: str
-    status: str  # "published" or "unchanged"
+    # "published"; "unchanged"; "re-pointed": already published, and LATEST moved back to it
+    status: str
     rows: int
     path: str
 
 
-def _summary(planned: tuple[PlannedDataset, ...]) -> list[PublishedDataset]:
+def _summary(planned: tuple[PlannedDataset, ...], repointed: set[str]) -> list[PublishedDataset]:
     rows = []
     for item in planned:
         spec = item.spec
         manifest = store.read_manifest(spec.root, spec.dataset, spec.version)
-        rows.append(PublishedDataset(spec.stage, spec.dataset, spec.version,
-                                     "unchanged" if item.unchanged else "published",
+        status = ("published" if not item.unchanged else
+                  "re-pointed" if spec.dataset in repointed else "unchanged")
+        rows.append(PublishedDataset(spec.stage, spec.dataset, spec.version, status,
                                      manifest["rows"], spec.final))
     return rows
 
@@ -125,7 +127,12 @@ def _run_stage(config: RebuildConfig, name: str, run_id: str,
         result = pipeline.run()
         result.wait_until_finish()
         _log_counters(name, result)
+    repointed = set()
     for item in plan.datasets:  # a rebuild makes its versions current, unchanged ones too
         if store.latest_version(config.root, item.spec.dataset) != item.spec.version:
             store.set_latest(config.root, item.spec.dataset, item.spec.version, run_id)
-    return _summary(plan.datasets)
+            if item.unchanged:
+                repointed.add(item.spec.dataset)
+                LOG.warning("%s: LATEST re-pointed to %s@%s, which was already published",
+                            name, item.spec.dataset, item.spec.version)
+    return _summary(plan.datasets, repointed)

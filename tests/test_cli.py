@@ -338,3 +338,17 @@ def test_a_later_stage_failing_after_earlier_ones_published_exits_3(tmp_path, ca
     assert "rebuild failed at stage embed, after earlier stages published" in captured.err
     assert "docs" in captured.out  # the summary of what did publish
     assert store.latest_version(str(tmp_path / "out"), "docs") is not None
+
+
+def test_moving_latest_back_to_a_published_version_says_re_pointed(example_config, capsys):
+    assert main(["rebuild", str(example_config)]) == 0
+    text = example_config.read_text()
+    example_config.write_text(text.replace("max_text_length: 2000", "max_text_length: 1999"))
+    assert main(["rebuild", str(example_config)]) == 0
+    capsys.readouterr()
+    example_config.write_text(text)
+    assert main(["rebuild", str(example_config)]) == 0
+    captured = capsys.readouterr()
+    rows = [line.split() for line in captured.out.splitlines()[2:]]
+    assert {row[3] for row in rows} == {"re-pointed"} and len(rows) == 4
+    assert "ingest: LATEST re-pointed to catalogue@" in captured.err
