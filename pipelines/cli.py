@@ -121,6 +121,18 @@ def _rebuild(args: argparse.Namespace, beam_args: list[str]) -> int:
     return 0
 
 
+def _rollback(args: argparse.Namespace) -> int:
+    from transforms.publish import catalog
+
+    try:
+        rows = catalog.rollback(args.root, args.stage, args.to)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    print(_table(rows, ["dataset", "from", "to", "status"]))
+    return 0
+
+
 def _plan(args: argparse.Namespace) -> int:
     from pipelines.logging_setup import quiet_libraries
 
@@ -154,6 +166,8 @@ def _datasets(args: argparse.Namespace) -> int:
             for row in rows:
                 if row.get("problem"):
                     print(f"warning: {row['dataset']}: {row['problem']}", file=sys.stderr)
+            for problem in catalog.mixed_stages(args.root):
+                print(f"warning: {problem}", file=sys.stderr)
         elif args.action == "versions":
             root, _, dataset = args.dataset.rstrip("/").rpartition("/")
             rows = catalog.list_versions(root, dataset)
@@ -205,6 +219,13 @@ def build_parser() -> argparse.ArgumentParser:
         "changes nothing")
     planning.add_argument("config", help="rebuild config (YAML)")
     planning.add_argument("--stage", help="plan only this stage")
+    rollback = commands.add_parser(
+        "rollback", parents=[verbose], help="point every dataset of a stage back to the versions "
+        "an earlier run made current, together")
+    rollback.add_argument("root", help="the output root")
+    rollback.add_argument("stage", help="the stage whose datasets move")
+    rollback.add_argument("--to", help="a run id or a version of that run (default: the run "
+                          "before the current one)")
     datasets = commands.add_parser("datasets", parents=[verbose], help="inspect published datasets")
     actions = datasets.add_subparsers(dest="action", required=True)
     def action(name: str, help: str) -> argparse.ArgumentParser:
@@ -236,6 +257,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _rebuild(args, extra)
     if args.command == "plan":
         return _plan(args)
+    if args.command == "rollback":
+        return _rollback(args)
     return _datasets(args)
 
 

@@ -135,4 +135,6 @@ def _run_stage(config: RebuildConfig, name: str, run_id: str,
                 repointed.add(item.spec.dataset)
                 LOG.warning("%s: LATEST re-pointed to %s@%s, which was already published",
                             name, item.spec.dataset, item.spec.version)
+    store.record_stage_run(config.root, name, run_id,
+                           {item.spec.dataset: item.spec.version for item in plan.datasets})
     return _summary(plan.datasets, repointed)

@@ -352,3 +352,26 @@ def test_moving_latest_back_to_a_published_version_says_re_pointed(example_confi
     rows = [line.split() for line in captured.out.splitlines()[2:]]
     assert {row[3] for row in rows} == {"re-pointed"} and len(rows) == 4
     assert "ingest: LATEST re-pointed to catalogue@" in captured.err
+
+
+def test_rollback_moves_a_stage_back_together_and_list_flags_a_mixed_stage(example_config,
+                                                                           capsys):
+    root = example_config.parent / "out"
+    assert main(["rebuild", str(example_config)]) == 0
+    first = {d: store.latest_version(str(root), d) for d in store.list_datasets(str(root))}
+    example_config.write_text(example_config.read_text().replace("max_text_length: 2000",
+                                                                 "max_text_length: 1999"))
+    assert main(["rebuild", str(example_config)]) == 0
+    capsys.readouterr()
+    assert main(["rollback", str(root), "ingest"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("re-pointed") == 4
+    assert {d: store.latest_version(str(root), d) for d in first} == first
+
+    (root / "catalogue" / "LATEST").write_text(  # one dataset moved by hand
+        [v for v in store.list_versions(str(root), "catalogue") if v != first["catalogue"]][0])
+    assert main(["datasets", "list", str(root)]) == 0
+    assert "warning: stage ingest: datasets from different runs (catalogue is at" in (
+        capsys.readouterr().err)
+    assert main(["rollback", str(root), "ingest", "--to", "nope"]) == 2
+    assert "no run of stage 'ingest' is 'nope'" in capsys.readouterr().err

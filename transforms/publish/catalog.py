@@ -126,3 +126,63 @@ def diff(a: DatasetRef, b: DatasetRef) -> dict[str, Any]:
     return {"a": f"{a.dataset}@{a.version}", "b": f"{b.dataset}@{b.version}", "rows": rows,
             "schema": schema, "label_column": label_column, "labels": labels,
             "content_equal": ma["content_hash"] == mb["content_hash"]}
+
+
+def rollback(root: str, stage: str, to: str | None = None) -> list[dict[str, Any]]:
+    """Point LATEST of every dataset of `stage` back to the versions one earlier run made current:
+    the run before the current one, or the run whose id (or one of whose versions) is `to`.
+    Moves the stage's datasets together, so they never mix versions of two runs."""
+    records = store.stage_runs(root, stage)
+    if not records:
+        raise ValueError(f"{root}: no recorded run of stage {stage!r} (runs are recorded since "
+                         "this release; older ones can be re-pointed with datasets versions)")
+    current = {dataset: store.latest_version(root, dataset) for dataset in records[-1]["versions"]}
+    if to is None:
+        earlier = [r for r in records if r["versions"] != current]
+        if not earlier:
+            raise ValueError(f"stage {stage!r} has no earlier run to roll back to")
+        target = earlier[-1]
+    else:
+        matches = [r for r in records if r["run_id"] == to or to in r["versions"].values()]
+        if not matches:
+            known = ", ".join(r["run_id"] for r in records)
+            raise ValueError(f"no run of stage {stage!r} is {to!r}; its runs: {known}")
+        target = matches[-1]
+    missing = [f"{d}@{v}" for d, v in target["versions"].items()
+               if not store.is_published(root, d, v)]
+    if missing:
+        raise ValueError(f"run {target['run_id']} of stage {stage!r} made versions current that "
+                         f"are no longer published: {', '.join(missing)}")
+    rows = []
+    for dataset, version in sorted(target["versions"].items()):
+        before = store.latest_version(root, dataset)
+        if before != version:
+            store.set_latest(root, dataset, version, f"rollback-{target['run_id']}")
+        rows.append({"dataset": dataset, "from": before, "to": version,
+                     "status": "re-pointed" if before != version else "unchanged"})
+    store.record_stage_run(root, stage, f"rollback-{target['run_id']}", target["versions"])
+    return rows
+
+
+def mixed_stages(root: str) -> list[str]:
+    """Stages whose datasets' LATEST are not all the versions their last recorded run made
+    current (e.g. one dataset's LATEST moved by hand)."""
+    problems = []
+    for stage in _recorded_stages(root):
+        records = store.stage_runs(root, stage)
+        try:
+            latest = {d: store.latest_version(root, d) for d in records[-1]["versions"]}
+        except store.LatestError:
+            continue  # the listing flags that dataset itself
+        off = [f"{d} is at {latest[d]}, not {v}" for d, v in records[-1]["versions"].items()
+               if latest[d] != v]
+        if off:
+            problems.append(f"stage {stage}: datasets from different runs ({'; '.join(off)}); "
+                            f"`refinery rollback {root} {stage}` moves them together")
+    return problems
+
+
+def _recorded_stages(root: str) -> list[str]:
+    folder = store.join(root, store.RUNS)
+    return sorted({m.path[len(folder) + 1:].split("/")[0]
+                   for m in FileSystems.match([store.join(folder, "*", "*.json")])[0].metadata_list})

@@ -17,6 +17,7 @@ import json
 import os
 import posixpath
 import re
+import time
 from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
@@ -212,3 +213,25 @@ def _rename_folder(assembled: str, final: str, attempts: int = 3) -> None:
                 raise
             with contextlib.suppress(FileNotFoundError):  # another run may have moved it
                 os.rename(final, f"{assembled}.replaced-{attempt}")
+
+
+RUNS = ".runs"
+
+
+def record_stage_run(root: str, stage: str, run_id: str, versions: dict[str, str]) -> None:
+    """Remember which versions a run made current for a stage's datasets, so the stage can be
+    rolled back as a whole (`<root>/.runs/<stage>/<time>-<run>.json`); a run that changed
+    nothing adds no record."""
+    records = stage_runs(root, stage)
+    if records and records[-1]["versions"] == versions:
+        return
+    now = time.time()
+    write_json(join(root, RUNS, stage, f"{now:017.6f}-{run_id}.json"),
+               {"stage": stage, "run_id": run_id, "recorded_at": now, "versions": versions})
+
+
+def stage_runs(root: str, stage: str) -> list[dict[str, Any]]:
+    """A stage's run records, oldest first."""
+    pattern = join(root, RUNS, stage, "*.json")
+    paths = sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+    return [json.loads(read_text(path)) for path in paths]
