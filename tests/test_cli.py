@@ -368,8 +368,8 @@ def test_rollback_moves_a_stage_back_together_and_list_flags_a_mixed_stage(examp
     assert out.count("re-pointed") == 4
     assert {d: store.latest_version(str(root), d) for d in first} == first
 
-    (root / "catalogue" / "LATEST").write_text(  # one dataset moved by hand
-        [v for v in store.list_versions(str(root), "catalogue") if v != first["catalogue"]][0])
+    other = next(v for v in store.list_versions(str(root), "catalogue") if v != first["catalogue"])
+    (root / "catalogue" / "LATEST").write_text(other)  # one dataset moved by hand
     assert main(["datasets", "list", str(root)]) == 0
     assert "warning: stage ingest: datasets from different runs (catalogue is at" in (
         capsys.readouterr().err)
