@@ -79,10 +79,10 @@ def _rebuild(args: argparse.Namespace, beam_args: list[str]) -> int:
     from pipelines.logging_setup import quiet_libraries
 
     quiet_libraries(args.verbose)  # before Beam is imported: it logs a notice on import
-    from pipelines.config import ConfigError, load_config
+    from pipelines.config import ConfigError
     from pipelines.rebuild import LaterStageFailed, rebuild
     from pipelines.runner import BeamFlagError, check_beam_args
-    from pipelines.source_checks import check_sources
+    from pipelines.source_checks import load_checked_config
     from pipelines.stages import STAGES
     from pipelines.stages.contract import PlanError
 
@@ -95,8 +95,7 @@ def _rebuild(args: argparse.Namespace, beam_args: list[str]) -> int:
         print(f"error: Beam flags: {error}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        config = load_config(args.config)
-        check_sources(config, args.config)
+        config = load_checked_config(args.config)
     except ConfigError as error:
         print(f"config error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -137,14 +136,13 @@ def _plan(args: argparse.Namespace) -> int:
     from pipelines.logging_setup import quiet_libraries
 
     quiet_libraries(args.verbose)
-    from pipelines.config import ConfigError, load_config
+    from pipelines.config import ConfigError
     from pipelines.plan import plan
-    from pipelines.source_checks import check_sources
+    from pipelines.source_checks import load_checked_config
     from pipelines.stages.contract import PlanError
 
     try:
-        config = load_config(args.config)
-        check_sources(config, args.config)
+        config = load_checked_config(args.config)
         rows = plan(config, args.stage)
     except (ConfigError, PlanError) as error:
         print(f"config error: {error}", file=sys.stderr)

@@ -50,8 +50,7 @@ def _why(spec: PublishSpec) -> str:
     reasons = []
     old_inputs = {(i.get("source"), i["path"]): i["sha256"] for i in manifest.get("inputs", [])}
     new_inputs = {(i.get("source"), i["path"]): i["sha256"] for i in spec.inputs}
-    changed = sorted(path for key, path in ((k, k[1]) for k in new_inputs)
-                     if old_inputs.get(key) != new_inputs[key])
+    changed = sorted(key[1] for key, sha in new_inputs.items() if old_inputs.get(key) != sha)
     gone = sorted(key[1] for key in old_inputs if key not in new_inputs)
     if changed:
         reasons.append(f"input changed: {', '.join(changed[:3])}"

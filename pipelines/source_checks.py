@@ -9,7 +9,7 @@ from pathlib import Path
 
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines.config import ConfigError, RebuildConfig, SourceConfig
+from pipelines.config import ConfigError, RebuildConfig, SourceConfig, load_config
 from transforms.ingest.readers import (
     COLUMN_SAMPLE_LINES,
     csv_header,
@@ -28,6 +28,13 @@ def matched_files(config: RebuildConfig, source: SourceConfig) -> list[str]:
         return [pattern] if FileSystems.exists(pattern) else []
     result = FileSystems.match([pattern])[0]
     return sorted(m.path for m in result.metadata_list)
+
+
+def load_checked_config(path: str | Path) -> RebuildConfig:
+    """A config file loaded, type-checked and its sources checked: ready to plan."""
+    config = load_config(path)
+    check_sources(config, path)
+    return config
 
 
 def check_sources(config: RebuildConfig, path: str | Path) -> None:

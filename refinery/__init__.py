@@ -52,16 +52,18 @@ def rebuild(config: "str | Path | RebuildConfig", stage: str | None = None,
     from pipelines import config as config_model
     from pipelines import rebuild as rebuilding
     from pipelines.runner import BeamFlagError, check_beam_args
-    from pipelines.source_checks import check_sources
+    from pipelines.source_checks import check_sources, load_checked_config
     from pipelines.stages import STAGES
 
     if stage is not None and stage not in STAGES:
         raise ConfigError(f"unknown stage {stage!r}; known: {', '.join(STAGES)}")
     try:
         check_beam_args(list(beam_args))
-        loaded = (config_model.load_config(config) if isinstance(config, str | Path)
-                  else config)
-        check_sources(loaded, config if isinstance(config, str | Path) else "config")
+        if isinstance(config, str | Path):
+            loaded = load_checked_config(config)
+        else:
+            loaded = config
+            check_sources(loaded, "config")
     except (config_model.ConfigError, BeamFlagError) as error:
         raise ConfigError(str(error)) from None
     return rebuilding.rebuild(loaded, stage, list(beam_args))

@@ -17,6 +17,7 @@ from pipelines.stages.contract import (
 )
 from pipelines.stages.planning import (
     Parent,
+    StageCode,
     latest_parent,
     model_location,
     planned_dataset,
@@ -94,9 +95,11 @@ class EmbedStage(Stage[EmbedPlan]):
                    "length_sort_batches": settings.length_sort_batches, "device": settings.device,
                    "datasets": [p.dataset for p in parents], "splits": splits}
 
+        code = StageCode.of(self)
+
         def planned_reusing(reused_from: str | None) -> PlannedDataset:
             return planned_dataset(
-                config, self, VECTORS, "embedding", {**section, "reused_from": reused_from},
+                config, self, code, VECTORS, "embedding", {**section, "reused_from": reused_from},
                 run_id=run_id, started_at=started_at, num_shards=settings.num_shards,
                 parents={p.dataset: p.version for p in parents}, models={"encoder": identity},
                 manifest_config={**settings.model_dump(), "reused_from": reused_from})

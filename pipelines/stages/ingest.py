@@ -7,7 +7,7 @@ import apache_beam as beam
 from pipelines.config import RebuildConfig, SourceConfig
 from pipelines.source_checks import matched_files
 from pipelines.stages.contract import DatasetRead, Stage, StagePlan
-from pipelines.stages.planning import planned_dataset
+from pipelines.stages.planning import StageCode, planned_dataset
 from transforms.ingest.records import FieldMapping
 from transforms.ingest.transform import (
     DatasetSources,
@@ -73,12 +73,13 @@ class IngestStage(Stage[IngestPlan]):
         outputs = [(name, sources[0].kind, tuple(s.split for s in sources), sources)
                    for name, sources in _groups(config).items()]
         outputs.append((DEAD_LETTER, "dead_letter", ("train",), list(config.sources)))
+        code = StageCode.of(self)
         planned = []
         for name, kind, splits, sources in outputs:
             section = {"ingest": settings,
                        "sources": [s.model_dump(exclude_none=True) for s in sources]}
             planned.append(planned_dataset(
-                config, self, name, kind, section, run_id=run_id, started_at=started_at,
+                config, self, code, name, kind, section, run_id=run_id, started_at=started_at,
                 num_shards=config.stages.ingest.num_shards, splits=splits,
                 inputs=tuple(f for s in sources for f in fingerprints[s.name])))
         return IngestPlan(tuple(planned), files, states)

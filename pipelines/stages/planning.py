@@ -64,19 +64,32 @@ def latest_parent(root: str, dataset: str, stage: str) -> Parent:
     return Parent(dataset, version, store.read_manifest(root, dataset, version))
 
 
-def planned_dataset(config: RebuildConfig, stage: Stage, dataset: str, kind: str,
-                    section: Any, *, run_id: str, started_at: float, num_shards: int,
+@dataclass(frozen=True)
+class StageCode:
+    """A stage's code version and the commit it runs from: worked out once per plan (hashing
+    the stage's modules is the slow part of planning) and shared by all its outputs."""
+
+    version: str
+    commit: str | None
+
+    @classmethod
+    def of(cls, stage: Stage) -> "StageCode":
+        return cls(versioning.code_version(stage.code_module, stage.kinds), versioning.git_commit())
+
+
+def planned_dataset(config: RebuildConfig, stage: Stage, code: StageCode, dataset: str,
+                    kind: str, section: Any, *, run_id: str, started_at: float, num_shards: int,
                     parents: dict[str, str] | None = None, inputs: tuple[dict, ...] = (),
                     splits: tuple[str, ...] = ("train",), models: dict[str, str] | None = None,
                     manifest_config: dict[str, Any] | None = None) -> PlannedDataset:
     """One output version: its id hashes the dataset name, the stage, `section` (everything in
     the config that shapes the output), the inputs, the parent versions and the stage's code."""
-    code = versioning.code_version(stage.code_module, stage.kinds)
     parents = parents or {}
-    version = versioning.version_id(dataset, stage.name, section, list(inputs), parents, code)
+    version = versioning.version_id(dataset, stage.name, section, list(inputs), parents,
+                                    code.version)
     spec = PublishSpec(root=config.root, dataset=dataset, version=version, kind=kind,
                        stage=stage.name, splits=splits, run_id=run_id, started_at=started_at,
-                       code_version=code, git_commit=versioning.git_commit(),
+                       code_version=code.version, git_commit=code.commit,
                        num_shards=num_shards,
                        config=section if manifest_config is None else manifest_config,
                        inputs=inputs, parents=parents, seeds={"seed": config.seed},
@@ -91,7 +104,8 @@ def planned_train_outputs(config: RebuildConfig, stage: Stage,
     """The planned versions of a stage's (dataset, kind) outputs, each one `train` split, all
     versioned by the same config section, parent versions and code."""
     versions = {p.dataset: p.version for p in parents}
-    return tuple(planned_dataset(config, stage, name, kind, section, run_id=run_id,
+    code = StageCode.of(stage)
+    return tuple(planned_dataset(config, stage, code, name, kind, section, run_id=run_id,
                                  started_at=started_at, num_shards=num_shards, parents=versions,
                                  models=models)
                  for name, kind in outputs)

@@ -57,6 +57,11 @@ class QgenSettings:
     def device(self) -> str:
         return self.training.generator_settings.device
 
+    @property
+    def generator_inputs(self) -> int:
+        """Generator inputs expected: one per grade (or grade-less copy) per target document."""
+        return self.target_rows * len(self.scheme.names)
+
 
 class _TriplesFn(beam.DoFn):
     """(doc_id, {judgements, documents}) -> training triples, or dead letters."""
@@ -151,8 +156,8 @@ class GeneratorModelHandler(ModelHandler):
         self._settings = settings
 
     def load_model(self) -> Generator:
-        self._progress = ProgressLog("qgen: generated for", "inputs", total=(
-            self._settings.target_rows * len(self._settings.scheme.names)))
+        self._progress = ProgressLog("qgen: generated for", "inputs",
+                                     total=self._settings.generator_inputs)
         return Generator.load(model_store.local_folder(self._settings.models, "generator"),
                               self._settings.device)
 
@@ -264,7 +269,7 @@ class GenerateQueries(beam.PTransform):
             _GenerationInputsFn(s), AsSingleton(self._models_ready)).with_outputs(
             DEAD_LETTER, main="inputs")
         # Batches made from the data alone: a query's inputs are the same on any runner.
-        expected = s.target_rows * len(s.scheme.names)
+        expected = s.generator_inputs
         by_length = s.length_sort_batches > 0
         generated = (
             inputs.inputs
