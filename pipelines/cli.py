@@ -71,6 +71,9 @@ def _summary_of(manifest: dict[str, Any]) -> str:
 def _configure_logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", force=True,
                         datefmt="%H:%M:%S", stream=sys.stderr)
+    from pipelines.logging_setup import drop_beam_import_notice
+
+    drop_beam_import_notice()  # every command that touches the store imports Beam
     for name in ("pipelines", "transforms"):
         logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.INFO)
 

@@ -264,6 +264,15 @@ class StagesConfig(_Strict):
     qgen: QgenConfig | None = None
 
 
+class CardConfig(_Strict):
+    """What every dataset card says beyond the data; changing it re-versions nothing (the rows
+    do not change): it applies to the versions published after the change."""
+
+    license: str = Field(default="unknown",
+                         description="a Hugging Face license id: cc-by-4.0, apache-2.0, other, ...")
+    description: str | None = None
+
+
 class RebuildConfig(_Strict):
     """A whole rebuild: sources, stage settings, where to publish, the seed."""
 
@@ -271,6 +280,7 @@ class RebuildConfig(_Strict):
     seed: int = 0
     sources: list[SourceConfig] = Field(min_length=1)
     stages: StagesConfig = StagesConfig()
+    card: CardConfig = CardConfig()
     # Set by `load_config`, not by the YAML: the folder relative paths resolve against.
     base_dir: str = Field(default=".", exclude=True)
 

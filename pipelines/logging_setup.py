@@ -5,7 +5,7 @@ import logging
 import warnings
 
 
-class _DropBeamImportNotice(logging.Filter):
+class DropBeamImportNotice(logging.Filter):
     """Beam logs `apitools not found …` through the root logger when its GCP modules import
     without the `gcp` extra; a local rebuild does not need them."""
 
@@ -13,8 +13,14 @@ class _DropBeamImportNotice(logging.Filter):
         return not str(record.msg).startswith("apitools not found")
 
 
+def drop_beam_import_notice() -> None:
+    root = logging.getLogger()
+    if not any(isinstance(f, DropBeamImportNotice) for f in root.filters):
+        root.addFilter(DropBeamImportNotice())
+
+
 def quiet_libraries(verbose: bool) -> None:
-    logging.getLogger().addFilter(_DropBeamImportNotice())
+    drop_beam_import_notice()
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     # Beam logs a worker's traceback at ERROR before the caller reports the cause in one line.
     logging.getLogger("apache_beam").setLevel(logging.WARNING if verbose else logging.CRITICAL)

@@ -30,6 +30,15 @@ class DatasetContract:
     expectations: tuple[Expectation, ...]
     # Column whose distribution `refinery datasets diff` compares, if any.
     label_column: str | None = None
+    # What the dataset card says about every dataset of this kind (not part of any version).
+    description: str = ""
+    task_categories: tuple[str, ...] = ()
+    # String columns holding class names: `ClassLabel` features in the card, their names (and
+    # counts) collected while the rows are written.
+    class_columns: tuple[str, ...] = ()
+    # Class names known before any row is written, first in the `ClassLabel` (so its ids stay
+    # the same across versions); names found in the data follow.
+    known_classes: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def _not_null(*columns: str) -> tuple[Expectation, ...]:
@@ -46,6 +55,11 @@ CONTRACTS: dict[str, DatasetContract] = {
             Expectation("ExpectColumnValueLengthsToBeBetween", {"column": "text", "min_value": 1}),
         ),
         label_column="label",
+        description="Text records ingested from the configured sources, one row per record, "
+                    "mapped onto `id`, `text`, `label` and `domain`; unmapped source fields are "
+                    "kept as a JSON object in `metadata`.",
+        task_categories=("text-classification",),
+        class_columns=("label",),
     ),
     "judgement": DatasetContract(
         kind="judgement",
@@ -55,6 +69,9 @@ CONTRACTS: dict[str, DatasetContract] = {
             Expectation("ExpectCompoundColumnsToBeUnique", {"column_list": ["query", "doc_id"]}),
         ),
         label_column="grade",
+        description="Graded (query, document) relevance judgements ingested from the configured "
+                    "sources.",
+        task_categories=("text-retrieval",),
     ),
     "dead_letter": DatasetContract(
         kind="dead_letter",
@@ -67,6 +84,10 @@ CONTRACTS: dict[str, DatasetContract] = {
             ),
         ),
         label_column="reason",
+        description="Rows a stage could not use, each with the file, row and field it came from "
+                    "and the reason; nothing is dropped silently.",
+        class_columns=("reason",),
+        known_classes={"reason": records.DEAD_LETTER_REASONS},
     ),
     "embedding": DatasetContract(
         kind="embedding",
@@ -77,6 +98,9 @@ CONTRACTS: dict[str, DatasetContract] = {
             *_not_null("model", "text_hash"),
             Expectation("ExpectColumnValuesToBeUnique", {"column": "text_hash"}),
         ),
+        description="Sentence vectors keyed by the SHA-256 of the text and the encoder's "
+                    "identity; later stages join records to them by text.",
+        task_categories=("feature-extraction",),
     ),
     "class_ranking": DatasetContract(
         kind="class_ranking",
@@ -88,6 +112,9 @@ CONTRACTS: dict[str, DatasetContract] = {
             Expectation("ExpectColumnValuesToBeBetween", {"column": "votes", "min_value": 0}),
         ),
         label_column="kept",
+        description="Label-mapping pruning: every source class with the target examples' votes "
+                    "for it, its rank, whether it was kept, and the source records' domain.",
+        task_categories=("text-classification",),
     ),
     "distilled": DatasetContract(
         kind="distilled",
@@ -96,6 +123,10 @@ CONTRACTS: dict[str, DatasetContract] = {
             *_not_null("id", "token_reading"),
             Expectation("ExpectColumnValuesToBeUnique", {"column": "id"}),
         ),
+        description="KRR-ST distilled examples: learned points in a frozen token-embedding "
+                    "space with learned targets in the teacher's representation space, for "
+                    "pre-training before fine-tuning.",
+        task_categories=("feature-extraction",),
     ),
     "synthetic_query": DatasetContract(
         kind="synthetic_query",
@@ -106,6 +137,10 @@ CONTRACTS: dict[str, DatasetContract] = {
             Expectation("ExpectColumnValueLengthsToBeBetween", {"column": "query", "min_value": 1}),
         ),
         label_column="grade",
+        description="Label-conditioned synthetic queries: queries generated per document for each "
+                    "relevance grade, with the grade a trained classifier gives them.",
+        task_categories=("text-retrieval",),
+        class_columns=("grade", "classifier_grade"),
     ),
 }
 

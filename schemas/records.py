@@ -77,6 +77,8 @@ CLASS_RANKING = pa.schema(
         pa.field("rank", pa.int64(), nullable=False),
         pa.field("kept", pa.bool_(), nullable=False),
         pa.field("top_target_classes", pa.list_(pa.string()), nullable=False),
+        # the most common domain of the class's source records; null when they have none
+        pa.field("domain", pa.string()),
     ]
 )
 

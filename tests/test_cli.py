@@ -26,10 +26,12 @@ def test_example_rebuild_publishes_loadable_datasets_and_rerun_is_a_noop(example
     assert main(["rebuild", str(example_config)]) == 0
     first = capsys.readouterr().out
     assert first.count("published") == 4
-    target = datasets.load_dataset(str(_latest(root, "target")))
+    target = datasets.load_dataset(str(root / "target"))  # the dataset folder: LATEST
     assert (target["train"].num_rows, target["test"].num_rows) == (80, 40)
-    assert set(target["train"]["label"]) == {"buy_cookware", "buy_kitchen_appliance", "buy_knives",
-                                             "set_the_table", "kitchen_storage"}
+    labels = target["train"].features["label"]  # a ClassLabel, the same in both splits
+    assert set(labels.int2str(target["train"]["label"])) == {
+        "buy_cookware", "buy_kitchen_appliance", "buy_knives", "set_the_table", "kitchen_storage"}
+    assert target["test"].features["label"] == labels
     catalogue = datasets.load_dataset(str(_latest(root, "catalogue")))["train"]
     assert catalogue.num_rows == 300 and catalogue[0]["id"].startswith("SKU-")
     manifest = json.loads((_latest(root, "judgements") / "manifest.json").read_text())

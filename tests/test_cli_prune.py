@@ -27,6 +27,9 @@ def test_example_prunes_to_the_kitchen_categories_and_reuses_embeddings(prune_ex
     ranking = pl.read_parquet(ranking_dir / "data" / "*.parquet").sort("rank")
     assert set(ranking.filter(pl.col("kept"))["source_class"]) == KITCHEN
     assert ranking["rank"].to_list() == list(range(1, 16))
+    # each class carries its records' department; the kitchen classes are (nearly) all kitchen
+    domains = dict(zip(ranking["source_class"], ranking["domain"], strict=True))
+    assert domains["cutlery"] == "kitchen" and domains["garden_tools"] == "outdoor"
     assert (ranking_dir / "votes_per_class.png").read_bytes()[:4] == b"\x89PNG"
     assert "![votes_per_class.png](votes_per_class.png)" in (ranking_dir / "README.md").read_text()
     manifest = json.loads((_latest(root, "pruned_source") / "manifest.json").read_text())

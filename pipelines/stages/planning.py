@@ -93,7 +93,7 @@ def planned_dataset(config: RebuildConfig, stage: Stage, code: StageCode, datase
                        num_shards=num_shards,
                        config=section if manifest_config is None else manifest_config,
                        inputs=inputs, parents=parents, seeds={"seed": config.seed},
-                       models=models or {})
+                       models=models or {}, card=config.card.model_dump())
     return PlannedDataset(spec, store.is_published(config.root, dataset, version))
 
 

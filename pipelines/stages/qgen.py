@@ -140,7 +140,9 @@ class QgenStage(Stage[QgenPlan]):
             plan.target.files(config.root, [settings.target_split]))
         pipeline | Publish("qgen", plan.to_publish([
             DatasetOutput(spec, {"train": result["queries"]}, result["drops"],
-                          attachments=result["chart"]),
+                          attachments=result["chart"], warnings=result["warnings"],
+                          class_names={"grade": tuple(scheme.names),
+                                       "classifier_grade": tuple(scheme.names)}),
             DatasetOutput(plan.spec(DEAD_LETTER), {"train": result["dead_letters"]},
                           result["dead_letter_reasons"]),
         ]))

@@ -2,7 +2,12 @@ import numpy as np
 import pytest
 
 from transforms.prune.fixed_point import to_fixed
-from transforms.prune.label_mapping import VoteTally, rank_classes, retained_count
+from transforms.prune.label_mapping import (
+    VoteTally,
+    commonest_domain,
+    rank_classes,
+    retained_count,
+)
 
 
 def _tally(classes, votes):
@@ -51,3 +56,11 @@ def test_retained_count(n, retain, ratio, expected):
 def test_retained_count_errors(n, retain, ratio, message):
     with pytest.raises(ValueError, match=message):
         retained_count(n, retain, ratio)
+
+
+def test_each_ranked_class_carries_its_commonest_domain():
+    assert commonest_domain([(3, "kitchen"), (5, "home"), (5, "garden")]) == (5, "garden")
+    tally = VoteTally(classes=("a", "b"))
+    tally.add(np.array([0.9, 0.1]), None)
+    ranking = rank_classes(tally, keep=1, domains={"a": "kitchen"})
+    assert [(r.source_class, r.domain) for r in ranking] == [("a", "kitchen"), ("b", None)]

@@ -6,6 +6,7 @@ re-ranks the same tally without touching a model.
 """
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -66,6 +67,13 @@ class ClassRank:
     rank: int
     kept: bool
     top_target_classes: list[str]
+    domain: str | None = None
+
+
+def commonest_domain(counted: Iterable[tuple[int, str]]) -> tuple[int, str]:
+    """Of (record count, domain) pairs, the most common domain, ties to the first name: a combine
+    that gives the same answer in any order."""
+    return min(counted, key=lambda pair: (-pair[0], pair[1]))
 
 
 def retained_count(n_classes: int, retain_classes: int | None, prune_ratio: float | None) -> int:
@@ -85,7 +93,8 @@ def retained_count(n_classes: int, retain_classes: int | None, prune_ratio: floa
     return max(1, round(n_classes * (1.0 - prune_ratio)))
 
 
-def rank_classes(tally: VoteTally, keep: int, top_voters: int = 3) -> list[ClassRank]:
+def rank_classes(tally: VoteTally, keep: int, domains: dict[str, str] | None = None,
+                 top_voters: int = 3) -> list[ClassRank]:
     """Order by votes desc, then summed probability desc, then class name; keep the first K.
 
     Many classes get zero votes, so the tie-breaks decide most of the cut: they are explicit here
@@ -107,5 +116,6 @@ def rank_classes(tally: VoteTally, keep: int, top_voters: int = 3) -> list[Class
             probability_mass=float(mass[index]), rank=rank, kept=rank <= keep,
             top_target_classes=[label for label, _ in
                                 sorted(voters.items(), key=lambda kv: (-kv[1], kv[0]))[:top_voters]],
+            domain=(domains or {}).get(name),
         ))
     return ranking

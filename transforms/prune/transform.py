@@ -14,12 +14,17 @@ from dataclasses import asdict, dataclass
 import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
-from apache_beam.pvalue import AsSingleton, TaggedOutput
+from apache_beam.pvalue import AsDict, AsSingleton, TaggedOutput
 
 from transforms.dead_letters import later_stage_dead_letter, reason_count
 from transforms.prune.chart import votes_chart_png
 from transforms.prune.fixed_point import from_fixed, to_fixed
-from transforms.prune.label_mapping import VoteTally, rank_classes, retained_count
+from transforms.prune.label_mapping import (
+    VoteTally,
+    commonest_domain,
+    rank_classes,
+    retained_count,
+)
 from transforms.prune.surrogates import (
     CentroidSurrogate,
     LinearSurrogate,
@@ -200,12 +205,28 @@ class _KeepRowFn(beam.DoFn):
             yield TaggedOutput(self.PRUNED, ("pruned_class", 1))
 
 
-def _rank(tally, surrogate, settings):
+def _rank(tally, surrogate, settings, domains):
     if tally is None:
         raise ValueError(f"prune: target {settings.target!r} has no usable example to vote "
                          "(empty, or all its rows went to dead letter)")
     keep = retained_count(len(surrogate.classes), settings.retain_classes, settings.prune_ratio)
-    return rank_classes(tally, keep)
+    return rank_classes(tally, keep, domains)
+
+
+class ClassDomains(beam.PTransform):
+    """Source rows -> (label, its commonest domain) pairs: one per labelled class whose records
+    name a domain, so the ranking can say which part of the source a class comes from."""
+
+    def expand(self, rows):
+        return (rows
+                | "Labelled rows with a domain" >> beam.Filter(
+                    lambda row: row.get("label") is not None and row.get("domain") is not None)
+                | "Label and domain" >> beam.Map(lambda row: (row["label"], row["domain"]))
+                | "Count domains per label" >> beam.combiners.Count.PerElement()
+                | "Key counts by label" >> beam.MapTuple(
+                    lambda pair, count: (pair[0], (count, pair[1])))
+                | "Commonest domain" >> beam.CombinePerKey(commonest_domain)
+                | "Domain names" >> beam.MapTuple(lambda label, pair: (label, pair[1])))
 
 
 class PruneSource(beam.PTransform):
@@ -213,13 +234,16 @@ class PruneSource(beam.PTransform):
 
     Output dict: `kept_classes` (one frozenset), `surrogate` (the fitted one), `ranking`
     (class_ranking rows), `chart` ((file name, PNG bytes)) and `dead_letters`. KeepSourceRows
-    turns the kept classes into source rows.
+    turns the kept classes into source rows. `domains`: (source class, domain) pairs for the
+    ranking's `domain` column, if any (one per class: held as a side input).
     """
 
-    def __init__(self, settings: PruneSettings, target_pairs: beam.PCollection) -> None:
+    def __init__(self, settings: PruneSettings, target_pairs: beam.PCollection,
+                 domains: beam.PCollection | None = None) -> None:
         super().__init__(label=f"Prune {settings.source} for {settings.target}")
         self._settings = settings
         self._target = target_pairs
+        self._domains = domains
 
     def expand(self, source_pairs):
         s = self._settings
@@ -250,6 +274,8 @@ class PruneSource(beam.PTransform):
                              s.reservoir_size, key=_priority, reverse=True)
                          | "Fit k-means" >> beam.Map(_fit_kmeans, s.clusters, s.seed))
 
+        domains = self._domains if self._domains is not None else (
+            source_pairs.pipeline | "No class domains" >> beam.Create([]))
         voters = self._target | "Allowed target labels" >> beam.ParDo(
             _AllowedTargetLabelFn(s)).with_outputs(DEAD_LETTER, main="pairs")
         dead_letters.append(voters[DEAD_LETTER])
@@ -258,7 +284,7 @@ class PruneSource(beam.PTransform):
             | "Batch target votes" >> beam.BatchElements(min_batch_size=64, max_batch_size=1024)
             | "Tally target votes" >> beam.Map(_tally, AsSingleton(surrogate))
             | "Merge vote tallies" >> beam.CombineGlobally(MergeTalliesFn())
-            | "Rank source classes" >> beam.Map(_rank, AsSingleton(surrogate), s)
+            | "Rank source classes" >> beam.Map(_rank, AsSingleton(surrogate), s, AsDict(domains))
         )
         kept = ranking | "Kept classes" >> beam.Map(
             lambda ranks: frozenset(r.source_class for r in ranks if r.kept))
@@ -327,15 +353,15 @@ class PruneForTarget(beam.PTransform):
         groups = [RecordGroup("source", s.source, s.source_version),
                   RecordGroup("target", s.target, s.target_version)]
         # Only what the vote needs is paired with the vectors; the published rows are read again.
-        records = {
-            role: pbegin | ReadPublished(files, f"{role} {dataset}")
-            | f"Slim {role} records" >> beam.Map(slim_document)
-            for role, dataset, files in (("source", s.source, self._source_files),
-                                         ("target", s.target, self._target_files))
-        }
+        read = {role: pbegin | ReadPublished(files, f"{role} {dataset}")
+                for role, dataset, files in (("source", s.source, self._source_files),
+                                             ("target", s.target, self._target_files))}
+        records = {role: rows | f"Slim {role} records" >> beam.Map(slim_document)
+                   for role, rows in read.items()}
         attached = records | AttachEmbeddings(
             pbegin | ReadVectors(self._vector_files, "to pair"), groups, stage="prune")
-        result = attached["source"] | PruneSource(s, attached["target"])
+        domains = read["source"] | ClassDomains() if s.mode == "label" else None
+        result = attached["source"] | PruneSource(s, attached["target"], domains)
         missing_ids = attached["missing"] | "Source rows without vector" >> beam.FlatMap(
             lambda item: [item[1]["id"]] if item[0] == "source" else [])
         clustered = (pbegin | ReadVectors(self._vector_files, "to cluster")

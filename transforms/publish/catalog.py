@@ -8,6 +8,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from schemas.datasets import contract_for
 from transforms.publish import store
+from transforms.publish.card import point_latest
 
 NO_LABEL = "(none)"  # how a diff shows rows whose label is null
 
@@ -157,7 +158,7 @@ def rollback(root: str, stage: str, to: str | None = None) -> list[dict[str, Any
     for dataset, version in sorted(target["versions"].items()):
         before = store.latest_version(root, dataset)
         if before != version:
-            store.set_latest(root, dataset, version, f"rollback-{target['run_id']}")
+            point_latest(root, dataset, version, f"rollback-{target['run_id']}")
         rows.append({"dataset": dataset, "from": before, "to": version,
                      "status": "re-pointed" if before != version else "unchanged"})
     store.record_stage_run(root, stage, f"rollback-{target['run_id']}", target["versions"])

@@ -5,6 +5,7 @@
     <root>/<dataset>/<version>/validation.json  Great Expectations result
     <root>/<dataset>/<version>/manifest.json    written last: a version without it is not published
     <root>/<dataset>/LATEST                     the current version id
+    <root>/<dataset>/README.md                  index card: every version a `datasets` config
     <root>/<dataset>/.staging/<version>-<run>/  work in progress, never read by consumers
     <root>/<dataset>/.staging/<version>-checkpoints/  resumable state of a long stage
 
@@ -118,10 +119,16 @@ def set_latest(root: str, dataset: str, version: str, run_id: str) -> None:
     if "://" not in target and os.path.isdir(target):
         raise IsADirectoryError(f"{target} is a folder, not a LATEST file; remove it and rerun "
                                 f"(this run published {dataset}@{version})")
-    temporary = join(root, dataset, f".{LATEST}.{run_id}")
-    write_text(temporary, version + "\n")
+    replace_text(target, version + "\n", run_id)
+
+
+def replace_text(path: str, text: str, run_id: str) -> None:
+    """Write a file beside `path` and rename it over, so readers see the old text or the new."""
+    folder, name = posixpath.split(path) if "://" in path else os.path.split(path)
+    temporary = join(folder, f".{name}.{run_id}")
+    write_text(temporary, text)
     try:
-        FileSystems.rename([temporary], [target])
+        FileSystems.rename([temporary], [path])
     except Exception:
         FileSystems.delete([temporary])  # no stray temporary file
         raise

@@ -21,7 +21,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from schemas.datasets import contract_for
 from transforms.publish import store
-from transforms.publish.card import render_card
+from transforms.publish.card import class_names, features_yaml, point_latest, render_card
 from transforms.publish.content import SummariseSplitFn
 from transforms.publish.validation import validate_frame
 
@@ -55,6 +55,8 @@ class PublishSpec:
     parents: dict[str, str] = field(default_factory=dict)
     seeds: dict[str, int] = field(default_factory=dict)
     models: dict[str, str] = field(default_factory=dict)
+    # What the dataset card says beyond the data (license, description); not part of the version.
+    card: dict[str, str] = field(default_factory=dict)
 
     @property
     def staging(self) -> str:
@@ -88,6 +90,10 @@ class DatasetOutput:
     drops: beam.PCollection | None = None
     # (file name, bytes) pairs stored beside the data, e.g. a chart the dataset card shows.
     attachments: beam.PCollection | None = None
+    # Sentences the stage found worth a reader's attention, shown first on the card.
+    warnings: beam.PCollection | None = None
+    # Class names known from the config, per class column (see DatasetContract.known_classes).
+    class_names: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def _relative(staging: str, path: str) -> str:
@@ -116,8 +122,11 @@ def _expectation_columns(kind: str) -> list[str]:
 class ValidateStagedFn(beam.DoFn):
     """Validates a staged dataset and prepares its manifest and card; promotes nothing."""
 
+    def __init__(self, class_names: dict[str, tuple[str, ...]]) -> None:
+        self._class_names = class_names
+
     # No dataclass hints on process: Beam would try to turn them into schemas.
-    def process(self, spec, written, summaries, drops, attachments):
+    def process(self, spec, written, summaries, drops, attachments, warnings):
         contract = contract_for(spec.kind)
         staged_paths = sorted(written)
         table = _read_staged(staged_paths, contract.schema, _expectation_columns(spec.kind))
@@ -125,11 +134,14 @@ class ValidateStagedFn(beam.DoFn):
         store.write_json(store.join(spec.staging, "validation.json"), summary.report)
         by_split = {s.split: s for s in summaries}
         files = [_relative(spec.staging, p) for p in staged_paths]
-        splits = {
-            split: {"rows": by_split[split].rows, "content_hash": by_split[split].content_hash,
-                    "files": sorted(f for f in files if f.startswith(f"data/{split}-"))}
-            for split in spec.splits
-        }
+        sizes = {_relative(spec.staging, p): n for p, n in _file_sizes(staged_paths).items()}
+        splits = {}
+        for split in spec.splits:
+            names = sorted(f for f in files if f.startswith(f"data/{split}-"))
+            splits[split] = {"rows": by_split[split].rows,
+                             "content_hash": by_split[split].content_hash, "files": names,
+                             "bytes": sum(sizes[f] for f in names),
+                             "classes": by_split[split].classes}
         overall = hashlib.sha256(
             "".join(f"{s}\0{splits[s]['content_hash']}\n" for s in sorted(splits)).encode()
         ).hexdigest()
@@ -148,10 +160,20 @@ class ValidateStagedFn(beam.DoFn):
                            "failed": summary.failed},
             "drop_counts": dict(sorted(drops)),
             "attachments": sorted(attachments),
+            "card": spec.card, "warnings": sorted(warnings),
         }
+        known = {**contract.known_classes, **self._class_names}
+        manifest["features"] = features_yaml(contract.schema, class_names(manifest, known))
         store.write_text(store.join(spec.staging, "README.md"), render_card(manifest))
         yield StagedDataset(spec, (*files, *sorted(attachments), "README.md", "validation.json"),
                             manifest)
+
+
+def _file_sizes(paths: list[str]) -> dict[str, int]:
+    if not paths:
+        return {}
+    return {path: sum(m.size_in_bytes for m in result.metadata_list)
+            for path, result in zip(paths, FileSystems.match(paths), strict=True)}
 
 
 def _write_attachment(attachment: tuple[str, bytes], staging: str) -> str:
@@ -185,9 +207,11 @@ class PromoteAllFn(beam.DoFn):
                             wall_time_s=round(now - item.spec.started_at, 2))
             store.promote(item.spec.staging, list(item.files), item.spec.final, manifest)
         for item in staged:
-            store.set_latest(item.spec.root, item.spec.dataset, item.spec.version, item.spec.run_id)
+            point_latest(item.spec.root, item.spec.dataset, item.spec.version, item.spec.run_id)
             LOG.info("published %s@%s (%s rows) to %s", item.spec.dataset, item.spec.version,
                      f"{item.manifest['rows']:,}", item.spec.final)
+            for warning in item.manifest["warnings"]:
+                LOG.warning("%s@%s: warning: %s", item.spec.dataset, item.spec.version, warning)
             yield f"{item.spec.dataset}@{item.spec.version}"
 
 
@@ -214,7 +238,7 @@ class StageDataset(beam.PTransform):
             )
             summaries.append(
                 rows | f"Summarise {spec.dataset} {split}" >> beam.CombineGlobally(
-                    SummariseSplitFn(split)))
+                    SummariseSplitFn(split, contract.class_columns)))
         pipeline = pbegin.pipeline
         drops = self._output.drops
         if drops is None:
@@ -225,15 +249,18 @@ class StageDataset(beam.PTransform):
             attachments = pipeline | f"No {spec.dataset} attachments" >> beam.Create([])
         attached = attachments | f"Write {spec.dataset} attachments" >> beam.Map(
             _write_attachment, spec.staging)
+        warnings = self._output.warnings
+        if warnings is None:
+            warnings = pipeline | f"No {spec.dataset} warnings" >> beam.Create([])
         return (
             pbegin
             | f"Start validating {spec.dataset}" >> beam.Create([spec])
             | f"Validate {spec.dataset}" >> beam.ParDo(
-                ValidateStagedFn(),
+                ValidateStagedFn(self._output.class_names),
                 beam.pvalue.AsList(written | f"Staged {spec.dataset} files" >> beam.Flatten()),
                 beam.pvalue.AsList(summaries | f"{spec.dataset} split summaries" >> beam.Flatten()),
                 beam.pvalue.AsList(drop_counts),
-                beam.pvalue.AsList(attached))
+                beam.pvalue.AsList(attached), beam.pvalue.AsList(warnings))
         )
 
 

@@ -27,8 +27,10 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # `pipelines` (planning, config, CLI) is not followed: every config value that shapes a dataset is
 # hashed into its version directly. `schemas` counts through the contracts of the kinds published.
 FOLLOWED_PACKAGES = ("transforms",)
-# Imported by stages but unable to change a row: progress logging, and this module itself.
-NOT_OUTPUT_SHAPING = frozenset({"transforms.progress", "transforms.publish.versioning"})
+# Imported by stages but unable to change a row: progress logging, the dataset cards, and this
+# module itself.
+NOT_OUTPUT_SHAPING = frozenset({"transforms.progress", "transforms.publish.versioning",
+                                "transforms.publish.card"})
 
 
 def file_fingerprint(path: str) -> dict[str, Any]:

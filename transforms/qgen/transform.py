@@ -18,6 +18,7 @@ from transforms.progress import ProgressLog
 from transforms.publish.reading import ReadPublished
 from transforms.qgen import model_store
 from transforms.qgen.chart import confusion_png
+from transforms.qgen.diagnostics import classifier_warnings
 from transforms.qgen.filters import Generated, filter_document_queries
 from transforms.qgen.grades import GradeScheme, UnknownGrade, generator_input
 from transforms.qgen.models import Generator, GradeClassifier
@@ -254,7 +255,8 @@ class CountPairsFn(beam.CombineFn):
 
 
 class GenerateQueries(beam.PTransform):
-    """Target documents -> {queries (synthetic_queries rows), drops, dead_letters, chart}.
+    """Target documents -> {queries (synthetic_queries rows), drops, dead_letters, chart,
+    warnings}.
 
     `models_ready`: a one-element PCollection (the model folder) that generation waits for."""
 
@@ -292,14 +294,16 @@ class GenerateQueries(beam.PTransform):
                 DROPS, "judged", main="rows"))
         title = f"{s.generator_identity}: grade asked for vs classifier grade"
         grades = s.scheme.names
-        chart = (judged.judged
-                 | "Only conditioned pairs" >> beam.Filter(lambda pair: pair[0] is not None)
-                 | "Count grade pairs" >> beam.CombineGlobally(CountPairsFn())
-                 | "Confusion chart" >> beam.Map(
-                     lambda counts: ("grade_confusion.png", confusion_png(counts, grades, title))))
+        confusion = (judged.judged
+                     | "Only conditioned pairs" >> beam.Filter(lambda pair: pair[0] is not None)
+                     | "Count grade pairs" >> beam.CombineGlobally(CountPairsFn()))
+        chart = confusion | "Confusion chart" >> beam.Map(
+            lambda counts: ("grade_confusion.png", confusion_png(counts, grades, title)))
+        warnings = confusion | "Classifier warnings" >> beam.FlatMap(
+            classifier_warnings, grades)
         drops = (generated[DROPS], judged[DROPS]) | "All query drops" >> beam.Flatten()
         return {"queries": judged.rows, "drops": drops, "dead_letters": inputs[DEAD_LETTER],
-                "chart": chart}
+                "chart": chart, "warnings": warnings}
 
 
 
@@ -308,7 +312,7 @@ class GenerateFromJudgements(beam.PTransform):
     reuse) both models on one worker, then every target document gets its graded queries.
 
     Applied to the pipeline. Output dict: `queries` (synthetic_queries rows), `drops`, `chart`,
-    `dead_letters` with `dead_letter_reasons`.
+    `warnings` (for the card), `dead_letters` with `dead_letter_reasons`.
     """
 
     def __init__(self, settings: QgenSettings, judgements_files: list[str],
@@ -330,6 +334,7 @@ class GenerateFromJudgements(beam.PTransform):
         dead = ((triples["dead_letters"], generated["dead_letters"])
                 | "All qgen dead letters" >> beam.Flatten())
         return {"queries": generated["queries"], "drops": generated["drops"],
-                "chart": generated["chart"], "dead_letters": dead,
+                "chart": generated["chart"], "warnings": generated["warnings"],
+                "dead_letters": dead,
                 "dead_letter_reasons": dead | "Key dead letters by reason" >> beam.Map(
                     reason_count)}
