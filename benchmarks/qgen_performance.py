@@ -33,7 +33,7 @@ from transforms.qgen.transform import GeneratorModelHandler, QgenSettings
 SCHEME = GradeScheme((("Irrelevant", 1.0), ("Partial", 2.0), ("Exact", 3.0)))
 
 
-def settings_for(args: argparse.Namespace) -> QgenSettings:
+def settings_for(args: argparse.Namespace, threads: int | None = None) -> QgenSettings:
     train = TrainSettings(steps=1, batch_size=1, lr=1e-4, seed=0, device="cpu",
                           max_document_tokens=args.max_document_tokens,
                           max_query_tokens=args.max_query_tokens)
@@ -42,7 +42,8 @@ def settings_for(args: argparse.Namespace) -> QgenSettings:
                                               threads=1),
         models=str(Path(args.generator).resolve().parent), generator_identity="benchmark",
         queries_per_grade=args.queries_per_grade, top_k=50, top_p=0.95, temperature=1.0,
-        batch_size=args.batch_size, length_sort_batches=20, target_rows=0, drop_copied=True,
+        batch_size=args.batch_size, length_sort_batches=20, threads=threads, target_rows=0,
+        drop_copied=True,
         faithfulness="annotate", seed=0, judgements="", judgements_version="", target="",
         target_version="")
 
@@ -91,6 +92,8 @@ def main() -> None:
     parser.add_argument("--join-up-to", type=int, default=1,
                         help="document i joins texts i .. i + (i mod K): mixed lengths up to K "
                         "texts, to see what length grouping gains on long inputs")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="repeat the variants, alternating their order; medians reported")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/work/qgen_performance.json"))
     args = parser.parse_args()
     if Path(args.generator).name != "generator":
@@ -103,16 +106,29 @@ def main() -> None:
               for i, text in enumerate(texts) for copy, grade in enumerate(SCHEME.names)]
     settings = settings_for(args)
     queries = len(inputs) * args.queries_per_grade
-    plain = run_plain([source for _, (source, _) in inputs], settings, args.generator)
-    unsorted = run_pipeline(inputs, settings, sort=False)
-    grouped = run_pipeline(inputs, settings, sort=True)
+    sources = [source for _, (source, _) in inputs]
+    default_threads = torch.get_num_threads()
+    variants = {
+        "plain": lambda: run_plain(sources, settings, args.generator),
+        "pipeline_unsorted": lambda: run_pipeline(inputs, settings, sort=False),
+        "pipeline_sorted": lambda: run_pipeline(inputs, settings, sort=True),
+        "pipeline_sorted_1_thread": lambda: run_pipeline(inputs, settings_for(args, 1),
+                                                         sort=True),
+    }
+    runs: dict[str, list[float]] = {name: [] for name in variants}
+    for round_ in range(args.rounds):
+        for name in (list(variants) if round_ % 2 == 0 else list(reversed(variants))):
+            torch.set_num_threads(default_threads)  # the 1-thread variant set it to 1
+            runs[name].append(variants[name]())
+            log(f"round {round_} {name}: {queries / runs[name][-1]:.1f} queries/s")
+    median = {name: sorted(times)[len(times) // 2] for name, times in runs.items()}
     result = {"inputs": len(inputs), "queries": queries, "batch_size": args.batch_size,
-              "join_up_to": args.join_up_to,
-              "plain_s": plain, "pipeline_unsorted_s": unsorted, "pipeline_sorted_s": grouped,
-              "unsorted_vs_plain": plain / unsorted, "sorted_vs_plain": plain / grouped}
-    log(f"{queries:,} queries: plain {queries / plain:.1f}/s, pipeline without grouping "
-        f"{queries / unsorted:.1f}/s ({plain / unsorted:.2f}x), with grouping "
-        f"{queries / grouped:.1f}/s ({plain / grouped:.2f}x)")
+              "join_up_to": args.join_up_to, "rounds": args.rounds, "runs_s": runs,
+              **{f"{name}_s": seconds for name, seconds in median.items()},
+              **{f"{name}_vs_plain": median["plain"] / seconds for name, seconds in median.items()
+                 if name != "plain"}}
+    log(", ".join(f"{name} {queries / seconds:.1f}/s ({median['plain'] / seconds:.2f}x)"
+                  for name, seconds in median.items()))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1))
 

@@ -121,7 +121,23 @@ class EmbedConfig(_Strict):
         "batches, sorted by length so batches carry little padding; 0: hash order")
     max_length: int = Field(default=128, gt=0)
     device: Literal["cpu", "cuda"] = "cpu"
+    backend: Literal["torch", "onnx"] = Field(
+        default="torch", description="onnx: ONNX Runtime on an export of the model, made on "
+        "first use and kept under <root>/.models/embed/")
+    precision: Literal["fp32", "int8"] = Field(
+        default="fp32", description="int8: dynamic per-channel quantised weights (onnx only)")
+    threads: int | None = Field(
+        default=None, gt=0, description="intra-op threads per worker process; default: the "
+        "library's (one per core)")
     num_shards: int = Field(default=0, ge=0, description=SHARDS)
+
+    @model_validator(mode="after")
+    def _backend(self) -> "EmbedConfig":
+        if self.precision == "int8" and self.backend != "onnx":
+            raise ValueError("precision: int8 needs backend: onnx")
+        if self.backend == "onnx" and self.device != "cpu":
+            raise ValueError("backend: onnx runs on the CPU; use device: cpu (or backend: torch)")
+        return self
 
 
 class PruneConfig(_Strict):
@@ -236,6 +252,9 @@ class QgenConfig(_Strict):
     faithfulness: Literal["filter", "annotate"] = "filter"
     device: Literal["cpu", "cuda"] = "cpu"
     num_shards: int = Field(default=1, ge=0, description=SHARDS)
+    threads: int | None = Field(
+        default=None, gt=0, description="torch threads per worker process while generating "
+        "and judging; default: torch's (one per core)")
     train_threads: int = Field(
         default=2, gt=0, description="torch threads while training: the trained weights depend on "
         "the thread count, so a fixed count makes training repeatable across machines with the "

@@ -23,8 +23,14 @@ from pipelines.stages.planning import (
     planned_dataset,
     require_device,
 )
-from transforms.embed.encoder import EncoderSettings, EncoderUnavailable, encoder_identity
+from transforms.embed.encoder import (
+    EncoderSettings,
+    EncoderUnavailable,
+    encoder_identity,
+    resolve_encoder,
+)
 from transforms.embed.handler import SentenceEncoderModelHandler
+from transforms.embed.onnx_model import ensure_exported
 from transforms.embed.transform import EmbedDatasets, TextSource
 from transforms.publish import store
 from transforms.publish.transform import DatasetOutput, Publish
@@ -82,7 +88,8 @@ class EmbedStage(Stage[EmbedPlan]):
         settings = _settings(config)
         require_device("embed", settings.device)
         try:
-            identity = encoder_identity(encoder_location(config))
+            identity = encoder_identity(encoder_location(config), settings.backend,
+                                        settings.precision)
         except EncoderUnavailable as error:
             raise PlanError(f"embed: {error}") from None
         splits = _splits_read(self.reads(config))
@@ -129,8 +136,13 @@ class EmbedStage(Stage[EmbedPlan]):
                        if wanted is None or split in wanted)
             sources.append(TextSource(parent.dataset, parent.manifest["kind"],
                                       tuple(parent.files(config.root, wanted)), rows))
+        location = encoder_location(config)
+        onnx_file = None
+        if settings.backend == "onnx":  # made once here, read by every worker
+            onnx_file = ensure_exported(config.root, resolve_encoder(location),
+                                        spec.models["encoder"], settings.precision)
         handler = SentenceEncoderModelHandler(
-            settings_from(settings, EncoderSettings, model=encoder_location(config)),
+            settings_from(settings, EncoderSettings, model=location, onnx_file=onnx_file),
             expected_texts=sum(source.rows for source in sources))
         embedded = pipeline | EmbedDatasets(
             sources, plan.previous.files(config.root) if plan.previous else [], handler,

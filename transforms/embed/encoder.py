@@ -110,9 +110,10 @@ def check_builtin_architecture(model: str, folder: Path) -> None:
             f"refinery never does: {str(error).splitlines()[0]}") from None
 
 
-def encoder_identity(model: str) -> str:
-    """`name@hash-of-weights`, so a changed checkpoint or cached revision is a different model.
-    Raises EncoderUnavailable when the model cannot be found locally."""
+def encoder_identity(model: str, backend: str = "torch", precision: str = "fp32") -> str:
+    """`name@hash-of-weights`, so a changed checkpoint or cached revision is a different model;
+    `name[onnx-int8]@…` for another backend or precision, so their vectors never mix with the
+    torch fp32 ones. Raises EncoderUnavailable when the model cannot be found locally."""
     folder = _weights_folder(model)
     check_builtin_architecture(model, folder)
     weights = sorted(folder.glob("*.safetensors")) or sorted(folder.glob("*.bin"))
@@ -127,22 +128,28 @@ def encoder_identity(model: str) -> str:
     pooling = pooling_of(model, folder)
     if pooling != MEAN_NORMALIZED:  # the same weights pooled another way are another encoder
         name += f"[{pooling.mode}{'+normalize' if pooling.normalize else ''}]"
+    if (backend, precision) != ("torch", "fp32"):
+        name += f"[{backend}-{precision}]"
     return f"{name}@{digest.hexdigest()[:12]}"
 
 
 @dataclass(frozen=True)
 class EncoderSettings:
-    """Which encoder, how many tokens of a text it reads, where it runs (the embed stage's
-    config section holds the defaults)."""
+    """Which encoder, how many tokens of a text it reads, where and how it runs (the embed
+    stage's config section holds the defaults)."""
 
     model: str
     max_length: int
     device: str
+    backend: str = "torch"  # or "onnx": `onnx_file` is then the exported encoder
+    precision: str = "fp32"
+    threads: int | None = None  # intra-op threads; None: the library's default
+    onnx_file: str | None = None
 
 
 class SentenceEncoder:
-    """Tokenise, run the encoder, pool as the model declares (`pooling_of`), L2-normalise if it
-    says so."""
+    """Tokenise, run the encoder (torch, or ONNX Runtime on its export), pool as the model
+    declares (`pooling_of`), L2-normalise if it says so."""
 
     def __init__(self, settings: EncoderSettings) -> None:
         import torch
@@ -151,12 +158,23 @@ class SentenceEncoder:
         location = resolve_encoder(settings.model)
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(location, **LOCAL_ONLY)
-            self.model = AutoModel.from_pretrained(location, **LOCAL_ONLY)
+            if settings.backend == "onnx":
+                from transforms.embed.onnx_model import OnnxLastHiddenState
+
+                if settings.onnx_file is None:
+                    raise ValueError("backend onnx without an exported file")
+                session = OnnxLastHiddenState(settings.onnx_file, settings.threads)
+                self._hidden = lambda batch: torch.from_numpy(session(batch))
+            else:
+                model = AutoModel.from_pretrained(location, **LOCAL_ONLY).eval()
+                model.to(settings.device)
+                if settings.threads:
+                    torch.set_num_threads(settings.threads)
+                self._hidden = lambda batch: model(**batch).last_hidden_state
         except (OSError, ValueError) as error:  # ValueError: the folder needs its own code
             raise EncoderUnavailable(
                 f"cannot load encoder {settings.model!r} offline: {error}. Use a local folder or "
                 "a model already in the Hugging Face cache.") from None
-        self.model.eval().to(settings.device)
         self.pooling = pooling_of(settings.model, _weights_folder(settings.model))
         self._torch = torch
         self._settings = settings
@@ -170,7 +188,7 @@ class SentenceEncoder:
         special = batch.pop("special_tokens_mask")
         batch = {k: v.to(self._settings.device) for k, v in batch.items()}
         with torch.inference_mode():
-            hidden = self.model(**batch).last_hidden_state  # (B, L, d)
+            hidden = self._hidden(batch)  # (B, L, d)
         mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # (B, L, 1)
         if self.pooling.mode == "cls":
             pooled = hidden[:, 0]  # (B, d)

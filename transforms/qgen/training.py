@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
-from transforms.qgen import model_store
+from transforms import model_store
 from transforms.qgen.grades import generator_input
 from transforms.qgen.models import Generator, GradeClassifier, TrainSettings
 

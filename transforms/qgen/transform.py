@@ -12,11 +12,11 @@ from apache_beam.ml.inference.base import (
 )
 from apache_beam.pvalue import AsSingleton, TaggedOutput
 
+from transforms import model_store
 from transforms.batching import RunOnContentBatches, bucket_count
 from transforms.dead_letters import later_stage_dead_letter, reason_count
 from transforms.progress import ProgressLog
 from transforms.publish.reading import ReadPublished
-from transforms.qgen import model_store
 from transforms.qgen.chart import confusion_png
 from transforms.qgen.diagnostics import classifier_warnings
 from transforms.qgen.filters import Generated, filter_document_queries
@@ -41,6 +41,7 @@ class QgenSettings:
     temperature: float
     batch_size: int
     length_sort_batches: int  # batches per length-sorted bucket; 0: no length sorting
+    threads: int | None  # torch threads while generating and judging; None: torch's default
     target_rows: int  # documents to generate for, to size the buckets
     drop_copied: bool
     faithfulness: str  # "filter" or "annotate"
@@ -149,6 +150,13 @@ class _GenerationInputsFn(beam.DoFn):
                    (generator_input(text, asked), row_seed(s.seed, row["id"], asked, copy)))
 
 
+def _use_threads(threads: int | None) -> None:
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
 class GeneratorModelHandler(ModelHandler):
     """(generator input, seed) pairs in, `queries_per_grade` sampled queries per input out."""
 
@@ -159,6 +167,7 @@ class GeneratorModelHandler(ModelHandler):
     def load_model(self) -> Generator:
         self._progress = ProgressLog("qgen: generated for", "inputs",
                                      total=self._settings.generator_inputs)
+        _use_threads(self._settings.threads)
         return Generator.load(model_store.local_folder(self._settings.models, "generator"),
                               self._settings.device)
 
@@ -185,6 +194,7 @@ class ClassifierModelHandler(ModelHandler):
         self._settings = settings
 
     def load_model(self) -> GradeClassifier:
+        _use_threads(self._settings.threads)
         return GradeClassifier.load(model_store.local_folder(self._settings.models, "classifier"),
                                     self._settings.device)
 

@@ -1,10 +1,10 @@
-"""Trained QGen models on any Beam filesystem: one folder per model version, reused by every
-rebuild whose training inputs and settings are the same. Free of Beam pipelines.
+"""Models a stage makes and reuses (qgen's trained generator and classifier, embed's ONNX export),
+on any Beam filesystem: one folder per model version under `<root>/.models/<stage>/`, reused by
+every rebuild that would make the same one. Free of Beam pipelines.
 
-    <models>/generator/…     save_pretrained output
-    <models>/classifier/…
-    <models>/COMPLETE.json   written last: identities and training losses; without it the folder
-                             is an interrupted training and is trained again
+    <models>/…               the model files (e.g. qgen's generator/ and classifier/)
+    <models>/COMPLETE.json   written last: what was made and from what; without it the folder
+                             is an interrupted run and is made again
 """
 
 import json
