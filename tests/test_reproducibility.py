@@ -1,7 +1,14 @@
-"""The same version id means the same rows: the whole example rebuild, twice from scratch, in two
-checkout folders, once on one process and once on two worker processes."""
+"""The same version id means the same rows: the whole example rebuild from scratch in separate
+checkout folders, on one process, on two worker processes, and on Beam's portable runner with an
+external pool of SDK worker processes (the architecture of Dataflow Runner v2)."""
 
+import contextlib
+import os
 import shutil
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 from pipelines.cli import main
@@ -36,11 +43,48 @@ def _published(root: Path) -> dict[str, tuple[str, dict[str, str]]]:
     return found
 
 
-def test_two_rebuilds_in_two_folders_on_one_and_two_workers_publish_the_same(tmp_path, capsys):
+@contextlib.contextmanager
+def _worker_pool():
+    """Beam's external SDK worker pool in its own process, as Dataflow Runner v2 runs pickled
+    DoFns in separate worker processes. It starts workers with the `python` on PATH, so the
+    running interpreter's folder goes first (else a worker without Beam hangs the job)."""
+    with socket.socket() as probe:
+        probe.bind(("localhost", 0))
+        port = probe.getsockname()[1]
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    pool = subprocess.Popen(
+        [sys.executable, "-m", "apache_beam.runners.worker.worker_pool_main",
+         f"--service_port={port}"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("localhost", port), 1):
+                break
+            assert pool.poll() is None, pool.stderr.read().decode()[-2000:]
+            assert time.monotonic() < deadline, "the worker pool did not start in 60 s"
+            time.sleep(0.2)
+        yield port, env
+    finally:
+        pool.terminate()
+        pool.wait(timeout=30)
+
+
+def test_rebuilds_in_three_folders_on_one_process_two_and_the_portable_runner_are_equal(
+        tmp_path, capsys):
     first, second = _checkout(tmp_path / "a"), _checkout(tmp_path / "elsewhere" / "b")
+    portable = _checkout(tmp_path / "c")
     assert main(["rebuild", str(first)]) == 0
     assert main(["rebuild", str(second), "--direct_num_workers", "2"]) == 0
     capsys.readouterr()
     one, two = _published(tmp_path / "a" / "out" / "example"), _published(
         tmp_path / "elsewhere" / "b" / "out" / "example")
     assert len(one) == 13 and one == two
+    with _worker_pool() as (port, env):
+        # a subprocess, so a hung job ends at the timeout instead of hanging the suite
+        done = subprocess.run(
+            [sys.executable, "-m", "pipelines.cli", "rebuild", str(portable),
+             "--runner", "PortableRunner", "--job_endpoint", "embed",
+             "--environment_type", "EXTERNAL", "--environment_config", f"localhost:{port}"],
+            env=env, capture_output=True, text=True, timeout=900, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert _published(tmp_path / "c" / "out" / "example") == one

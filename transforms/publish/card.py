@@ -168,7 +168,9 @@ def render_card(manifest: dict[str, Any]) -> str:
         *(f"| {split} | {info['rows']:,} | {info.get('bytes', 0):,} |"
           for split, info in splits.items()),
         "",
-        f"Content hash (sorted rows): `{manifest['content_hash']}`",
+        (f"Content hash: `{manifest['content_hash']}` "
+         f"({manifest.get('content_hash_kind', 'sha256 of the sorted row digests')}, per split, "
+         "then over the splits; equal hashes mean equal rows)"),
         "",
         "## Load",
         "```python",

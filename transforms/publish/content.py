@@ -1,9 +1,13 @@
 """Content hashes over rows, independent of how Beam happened to shard them, and the class counts
 the dataset card shows.
 
-Each row is serialised canonically (sorted keys, no whitespace) and hashed; a split's hash is the
-hash of its row digests in sorted order. Two publishes of the same rows get the same hash whatever
-their file layout.
+Each row is serialised canonically (sorted keys, no whitespace) and hashed with SHA-256; a split's
+hash combines the row count and the sum of the row digests modulo 2^256. The sum does not depend
+on the order rows arrive in and merges partial sums in O(1) memory, so two publishes of the same
+rows get the same hash whatever their sharding, bundling or worker count. (It is a multiset hash:
+it detects accidental change, not an adversary crafting rows to collide.) Versions published
+before this release carry the earlier kind, the hash of the sorted digests (`content_hash_kind`
+absent from their manifest).
 """
 
 import hashlib
@@ -26,11 +30,13 @@ def row_digest(row: dict[str, Any]) -> bytes:
     return hashlib.sha256(canonical.encode("utf-8")).digest()
 
 
-def digests_hash(digests: list[bytes]) -> str:
-    hasher = hashlib.sha256()
-    for digest in sorted(digests):
-        hasher.update(digest)
-    return hasher.hexdigest()
+CONTENT_HASH_KIND = "sha256(count, sum of row sha256 mod 2^256)"
+_MODULUS = 1 << 256
+
+
+def rows_hash(count: int, digest_sum: int) -> str:
+    """A split's content hash from its row count and the sum of its row digests."""
+    return hashlib.sha256(count.to_bytes(8, "big") + digest_sum.to_bytes(32, "big")).hexdigest()
 
 
 # A class column with more distinct values than this is not a set of classes the card can list
@@ -49,7 +55,8 @@ class SplitSummary:
 
 @dataclass
 class _Accumulator:
-    digests: list[bytes] = field(default_factory=list)
+    rows: int = 0
+    digest_sum: int = 0  # mod 2^256
     classes: dict[str, Counter | None] = field(default_factory=dict)
 
 
@@ -58,8 +65,8 @@ def _capped(counter: Counter | None) -> Counter | None:
 
 
 class SummariseSplitFn(beam.CombineFn):
-    """Row count, content hash and class counts of one split. Holds 32 bytes per row, and up to
-    MAX_CARD_CLASSES names per class column, on the combining worker."""
+    """Row count, content hash and class counts of one split. Holds a count, a 256-bit sum and up
+    to MAX_CARD_CLASSES names per class column, however many rows there are."""
 
     def __init__(self, split: str, class_columns: tuple[str, ...] = ()) -> None:
         self._split = split
@@ -69,7 +76,9 @@ class SummariseSplitFn(beam.CombineFn):
         return _Accumulator(classes={column: Counter() for column in self._class_columns})
 
     def add_input(self, accumulator: _Accumulator, row: dict[str, Any]) -> _Accumulator:
-        accumulator.digests.append(row_digest(row))
+        accumulator.rows += 1
+        accumulator.digest_sum = (accumulator.digest_sum
+                                  + int.from_bytes(row_digest(row), "big")) % _MODULUS
         for column, counter in accumulator.classes.items():
             if counter is not None and row.get(column) is not None:
                 counter[row[column]] += 1
@@ -79,7 +88,8 @@ class SummariseSplitFn(beam.CombineFn):
     def merge_accumulators(self, accumulators) -> _Accumulator:
         merged = self.create_accumulator()
         for accumulator in accumulators:
-            merged.digests.extend(accumulator.digests)
+            merged.rows += accumulator.rows
+            merged.digest_sum = (merged.digest_sum + accumulator.digest_sum) % _MODULUS
             for column, counter in accumulator.classes.items():
                 total = merged.classes[column]
                 merged.classes[column] = (None if counter is None or total is None
@@ -89,5 +99,5 @@ class SummariseSplitFn(beam.CombineFn):
     def extract_output(self, accumulator: _Accumulator) -> SplitSummary:
         classes = {column: None if counter is None else dict(sorted(counter.items()))
                    for column, counter in accumulator.classes.items()}
-        return SplitSummary(self._split, len(accumulator.digests),
-                            digests_hash(accumulator.digests), classes)
+        return SplitSummary(self._split, accumulator.rows,
+                            rows_hash(accumulator.rows, accumulator.digest_sum), classes)

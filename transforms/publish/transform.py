@@ -15,15 +15,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import apache_beam as beam
-import pyarrow as pa
-import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from schemas.datasets import contract_for
 from transforms.publish import store
 from transforms.publish.card import class_names, features_yaml, point_latest, render_card
-from transforms.publish.content import SummariseSplitFn
-from transforms.publish.validation import validate_frame
+from transforms.publish.content import CONTENT_HASH_KIND, SummariseSplitFn
+from transforms.publish.validation import (
+    merged_report,
+    row_expectations,
+    uniqueness_expectations,
+)
+from transforms.publish.validation_parts import RowGroupTallies, UniquenessTally
 
 LOG = logging.getLogger(__name__)
 # Readers (Beam's parquetio included) turn a whole row group into Python objects at once; small
@@ -100,25 +103,6 @@ def _relative(staging: str, path: str) -> str:
     return path[len(staging.rstrip("/")) + 1:]
 
 
-def _read_staged(paths: list[str], schema: pa.Schema, columns: list[str]) -> pa.Table:
-    tables = []
-    for path in paths:
-        with FileSystems.open(path) as handle:
-            tables.append(pq.read_table(handle, columns=columns))
-    return pa.concat_tables(tables) if tables else schema.empty_table().select(columns)
-
-
-def _expectation_columns(kind: str) -> list[str]:
-    """Only the columns the suite looks at are loaded for validation."""
-    contract = contract_for(kind)
-    columns: list[str] = []
-    for expectation in contract.expectations:
-        for name in [expectation.kwargs.get("column"), *expectation.kwargs.get("column_list", [])]:
-            if name and name not in columns:
-                columns.append(name)
-    return columns
-
-
 class ValidateStagedFn(beam.DoFn):
     """Validates a staged dataset and prepares its manifest and card; promotes nothing."""
 
@@ -126,13 +110,14 @@ class ValidateStagedFn(beam.DoFn):
         self._class_names = class_names
 
     # No dataclass hints on process: Beam would try to turn them into schemas.
-    def process(self, spec, written, summaries, drops, attachments, warnings):
+    def process(self, spec, written, summaries, drops, attachments, warnings, row_tallies,
+                unique_tallies):
         contract = contract_for(spec.kind)
         staged_paths = sorted(written)
-        table = _read_staged(staged_paths, contract.schema, _expectation_columns(spec.kind))
-        summary = validate_frame(table.to_pandas(), contract, spec.dataset)
-        store.write_json(store.join(spec.staging, "validation.json"), summary.report)
         by_split = {s.split: s for s in summaries}
+        summary = merged_report(contract, sum(s.rows for s in summaries), row_tallies,
+                                [tally for _, tally in sorted(unique_tallies)])
+        store.write_json(store.join(spec.staging, "validation.json"), summary.report)
         files = [_relative(spec.staging, p) for p in staged_paths]
         sizes = {_relative(spec.staging, p): n for p, n in _file_sizes(staged_paths).items()}
         splits = {}
@@ -150,7 +135,7 @@ class ValidateStagedFn(beam.DoFn):
             "stage": spec.stage, "run_id": spec.run_id,
             "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "splits": splits, "rows": sum(s["rows"] for s in splits.values()),
-            "content_hash": overall,
+            "content_hash": overall, "content_hash_kind": CONTENT_HASH_KIND,
             "schema": [{"name": f.name, "type": str(f.type), "nullable": f.nullable}
                        for f in contract.schema],
             "config": spec.config, "inputs": list(spec.inputs), "parents": spec.parents,
@@ -252,15 +237,27 @@ class StageDataset(beam.PTransform):
         warnings = self._output.warnings
         if warnings is None:
             warnings = pipeline | f"No {spec.dataset} warnings" >> beam.Create([])
+        files = written | f"Staged {spec.dataset} files" >> beam.Flatten()
+        row_tallies = files | RowGroupTallies(row_expectations(contract), spec.dataset)
+        rows = ([self._output.splits[split] for split in spec.splits]
+                | f"All {spec.dataset} rows" >> beam.Flatten())
+        unique_tallies = [
+            rows | UniquenessTally(tuple(e.kwargs.get("column_list") or [e.kwargs["column"]]),
+                                   f"Uniqueness {index} of {spec.dataset}")
+            | f"Number uniqueness {index} of {spec.dataset}" >> beam.Map(
+                lambda tally, index=index: (index, tally))
+            for index, e in enumerate(uniqueness_expectations(contract))]
+        unique = (unique_tallies or [pipeline | f"No {spec.dataset} uniqueness" >> beam.Create(
+            [])]) | f"{spec.dataset} uniqueness" >> beam.Flatten()
         return (
             pbegin
             | f"Start validating {spec.dataset}" >> beam.Create([spec])
             | f"Validate {spec.dataset}" >> beam.ParDo(
-                ValidateStagedFn(self._output.class_names),
-                beam.pvalue.AsList(written | f"Staged {spec.dataset} files" >> beam.Flatten()),
+                ValidateStagedFn(self._output.class_names), beam.pvalue.AsList(files),
                 beam.pvalue.AsList(summaries | f"{spec.dataset} split summaries" >> beam.Flatten()),
                 beam.pvalue.AsList(drop_counts),
-                beam.pvalue.AsList(attached), beam.pvalue.AsList(warnings))
+                beam.pvalue.AsList(attached), beam.pvalue.AsList(warnings),
+                beam.pvalue.AsSingleton(row_tallies), beam.pvalue.AsList(unique))
         )
 
 
