@@ -252,6 +252,9 @@ class QgenConfig(_Strict):
     faithfulness: Literal["filter", "annotate"] = "filter"
     device: Literal["cpu", "cuda"] = "cpu"
     num_shards: int = Field(default=1, ge=0, description=SHARDS)
+    max_train_triples: int = Field(
+        default=200_000, gt=0, description="training triples the training worker holds; above "
+        "it, a seeded sample (the same on any runner) of this many")
     threads: int | None = Field(
         default=None, gt=0, description="torch threads per worker process while generating "
         "and judging; default: torch's (one per core)")

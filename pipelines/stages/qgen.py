@@ -31,7 +31,7 @@ DEAD_LETTER = "dead_letter_qgen"
 # The config keys that can change the trained models (the rest only shape generation).
 TRAINING_KEYS = ("grades", "mode", "generator", "classifier", "train_steps", "classifier_steps",
                  "train_batch_size", "lr", "classifier_lr", "max_document_tokens",
-                 "max_query_tokens", "train_threads", "device")
+                 "max_query_tokens", "max_train_triples", "train_threads", "device")
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,8 @@ def _settings(conditioned: bool):
         scheme=SCHEME, training=QgenTrainingSettings("g", "c", tuple(SCHEME.names), conditioned,
                                                      train, train, 1),
         models="/m", generator_identity="g@v", queries_per_grade=2, top_k=50, top_p=0.95,
-        temperature=1.0, batch_size=8, length_sort_batches=1, threads=None,
+        temperature=1.0, batch_size=8, length_sort_batches=1, max_train_triples=10,
+        threads=None,
         target_rows=1, drop_copied=True,
         faithfulness="filter", seed=0, judgements="j", judgements_version="v1", target="docs",
         target_version="v2")

@@ -109,3 +109,23 @@ def test_pinned_train_seed_samples_other_seeds_from_the_same_models(example_conf
     config.write_text(config.read_text().replace("    train_seed: 13\n", ""))
     assert main(["rebuild", str(config)]) == 0
     assert "qgen: generator step 8/8" in capsys.readouterr().err
+
+
+def test_training_holds_at_most_max_train_triples_the_same_sample_on_any_runner(
+        example_config, tiny_models, capsys):
+    config = _with_qgen(example_config, tiny_models, max_train_triples="100", train_steps="2",
+                        classifier_steps="2")
+    other = config.with_name("other.yaml")
+    other.write_text(config.read_text().replace(f"output_root: {config.parent / 'out'}",
+                                                f"output_root: {config.parent / 'other'}"))
+    assert main(["rebuild", str(config)]) == 0
+    assert "training_triples=100" in capsys.readouterr().err
+    assert main(["rebuild", str(other), "--direct_num_workers", "2"]) == 0
+    assert "training_triples=100" in capsys.readouterr().err
+    hashes = []
+    for root in (config.parent / "out", config.parent / "other"):
+        manifest = json.loads((_latest(root, "synthetic_queries") / "manifest.json").read_text())
+        models = Path(manifest["models"]["models_folder"])
+        assert json.loads((models / "COMPLETE.json").read_text())["triples"] == 100
+        hashes.append(manifest["content_hash"])
+    assert hashes[0] == hashes[1], "the same sample trains the same models on either runner"

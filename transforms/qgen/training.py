@@ -1,6 +1,7 @@
 """Train (or reuse) the generator and the grade classifier from (query, document, grade)
 triples, into a model folder. Free of Beam."""
 
+import hashlib
 import logging
 import tempfile
 from dataclasses import dataclass
@@ -32,6 +33,13 @@ class QgenTrainingSettings:
     # torch threads while training: CPU kernels split work by thread count, so the same seed gives
     # the same weights only with the same count (measured: 1 and 2 threads differ).
     threads: int
+
+
+def triple_priority(triple: Triple, seed: int) -> bytes:
+    """A triple's place in the seeded sample that bounds training: a hash of the seed and its
+    content, so the sample does not depend on the runner, the bundling or the arrival order."""
+    text = "\0".join((str(seed), triple.document, triple.grade, triple.query))
+    return hashlib.sha256(text.encode("utf-8")).digest()
 
 
 def train_models(triples: list[Triple], training: QgenTrainingSettings, folder: str) -> dict:

@@ -1,6 +1,7 @@
 """Beam wiring for qgen: judgements + documents -> training triples -> (one worker) trained
 models -> grade-conditioned generation through RunInference -> filters -> faithfulness."""
 
+import functools
 from collections import Counter
 from dataclasses import dataclass
 
@@ -23,7 +24,7 @@ from transforms.qgen.filters import Generated, filter_document_queries
 from transforms.qgen.grades import GradeScheme, UnknownGrade, generator_input
 from transforms.qgen.models import Generator, GradeClassifier
 from transforms.qgen.sampling import row_seed
-from transforms.qgen.training import QgenTrainingSettings, Triple, train_models
+from transforms.qgen.training import QgenTrainingSettings, Triple, train_models, triple_priority
 
 DEAD_LETTER = "dead_letter"
 DROPS = "drops"
@@ -41,6 +42,7 @@ class QgenSettings:
     temperature: float
     batch_size: int
     length_sort_batches: int  # batches per length-sorted bucket; 0: no length sorting
+    max_train_triples: int  # the bound on what the training worker holds; a seeded sample above
     threads: int | None  # torch threads while generating and judging; None: torch's default
     target_rows: int  # documents to generate for, to size the buckets
     drop_copied: bool
@@ -120,7 +122,7 @@ class TrainModelsFn(beam.DoFn):
     def __init__(self, settings: QgenSettings) -> None:
         self._settings = settings
 
-    def process(self, _, triples):
+    def process(self, _, triples):  # at most max_train_triples, a seeded sample
         info = train_models(list(triples), self._settings.training, self._settings.models)
         Metrics.counter("qgen", "training_triples").inc(info["triples"])
         yield self._settings.models
@@ -336,10 +338,16 @@ class GenerateFromJudgements(beam.PTransform):
         read = {name: pbegin | ReadPublished(files, name) for name, files in self._files.items()}
         triples = {"judgements": read["judgements"],
                    "documents": read["documents"]} | JudgementTriples(self._settings)
+        s = self._settings
+        # The training worker holds at most max_train_triples: the ones with the largest seeded
+        # hash, the same set on any runner (a combine keeps the top per worker, then merges).
+        sampled = triples["triples"] | "Sample training triples" >> beam.combiners.Top.Of(
+            s.max_train_triples, key=functools.partial(
+                triple_priority, seed=s.training.generator_settings.seed))
         models_ready = (pbegin
                         | "One training" >> beam.Create([None])
                         | "Train or reuse models" >> beam.ParDo(
-                            TrainModelsFn(self._settings), beam.pvalue.AsList(triples["triples"])))
+                            TrainModelsFn(s), beam.pvalue.AsSingleton(sampled)))
         generated = read["target documents"] | GenerateQueries(self._settings, models_ready)
         dead = ((triples["dead_letters"], generated["dead_letters"])
                 | "All qgen dead letters" >> beam.Flatten())
