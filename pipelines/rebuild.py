@@ -130,13 +130,13 @@ def _run_stage(config: RebuildConfig, name: str, run_id: str,
     repointed = set()
     for item in plan.datasets:  # a rebuild makes its versions current, unchanged ones too
         if store.latest_version(config.root, item.spec.dataset) != item.spec.version:
-            card.point_latest(config.root, item.spec.dataset, item.spec.version, run_id)
+            store.set_latest(config.root, item.spec.dataset, item.spec.version, run_id)
             if item.unchanged:
                 repointed.add(item.spec.dataset)
                 LOG.warning("%s: LATEST re-pointed to %s@%s, which was already published",
                             name, item.spec.dataset, item.spec.version)
-        else:  # an index card left stale by a crash, a hand-moved LATEST or an older release
-            card.refresh_index(config.root, item.spec.dataset, run_id)
+        # follows LATEST; also puts right one left stale by a crash, a hand edit or a release
+        card.refresh_index(config.root, item.spec.dataset, run_id)
     store.record_stage_run(config.root, name, run_id,
                            {item.spec.dataset: item.spec.version for item in plan.datasets})
     return _summary(plan.datasets, repointed)

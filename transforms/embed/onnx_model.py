@@ -5,6 +5,7 @@ tool versions and kept as a versioned artefact under `<root>/.models/embed/<key>
 An ONNX file is a protobuf graph of standard operators: loading one runs no code from the folder.
 """
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -40,6 +41,17 @@ def artefact_folder(root: str, identity: str, precision: str) -> str:
     return FileSystems.join(root, ".models", "embed", hashlib.sha256(key.encode()).hexdigest()[:16])
 
 
+@contextlib.contextmanager
+def _only_errors(logger: logging.Logger):
+    """A library's logger at ERROR for the duration of one call it makes noisy."""
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 # The inputs an exported encoder takes, in this order; a tokenizer feeds a subset of them.
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
@@ -68,19 +80,13 @@ def _export_fp32(location: str, target: Path) -> None:
 
     longest = getattr(model.config, "max_position_embeddings", 512)
     batch, length = torch.export.Dim("batch"), torch.export.Dim("length", max=longest)
-    exporter_log = logging.getLogger("torch.onnx")
-    level = exporter_log.level
-    exporter_log.setLevel(logging.ERROR)  # notes on operators of packages not installed
-    try:
-        with warnings.catch_warnings():  # and on dynamic-axis names
-            warnings.simplefilter("ignore")
-            torch.onnx.export(LastHiddenState(), tuple(sample[n] for n in names), str(target),
-                              input_names=names, output_names=["last_hidden_state"],
-                              dynamic_shapes={n: {0: batch, 1: length} for n in names},
-                              opset_version=OPSET, dynamo=True, external_data=False,
-                              verbose=False)
-    finally:
-        exporter_log.setLevel(level)
+    # the exporter's notes on operators of packages not installed, and on dynamic-axis names
+    with _only_errors(logging.getLogger("torch.onnx")), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(LastHiddenState(), tuple(sample[n] for n in names), str(target),
+                          input_names=names, output_names=["last_hidden_state"],
+                          dynamic_shapes={n: {0: batch, 1: length} for n in names},
+                          opset_version=OPSET, dynamo=True, external_data=False, verbose=False)
 
 
 def _quantise_int8(source: Path, target: Path) -> None:
@@ -88,14 +94,9 @@ def _quantise_int8(source: Path, target: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     # DefaultTensorType: shape inference cannot type every tensor of the exported graph
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)  # its advice to pre-process is for static quantisation
-    try:
+    with _only_errors(logging.getLogger()):  # its advice to pre-process is for static quantisation
         quantize_dynamic(str(source), str(target), per_channel=True, weight_type=QuantType.QInt8,
                          extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
-    finally:
-        root.setLevel(level)
 
 
 def ensure_exported(root: str, location: str, identity: str, precision: str) -> str:

@@ -40,19 +40,29 @@ def features_yaml(schema: pa.Schema, classes: dict[str, list[str] | None]) -> li
     return datasets.DatasetInfo(features=features)._to_yaml_dict()["features"]
 
 
+def _class_totals(manifest: dict[str, Any]) -> dict[str, dict[str, int] | None]:
+    """Per class column, rows per class name over all splits; None when a split had too many
+    names to count."""
+    totals: dict[str, dict[str, int] | None] = {}
+    for info in manifest["splits"].values():
+        for column, counts in (info.get("classes") or {}).items():
+            total = totals.setdefault(column, {})
+            if counts is None or total is None:
+                totals[column] = None
+                continue
+            for name, count in counts.items():
+                total[name] = total.get(name, 0) + count
+    return totals
+
+
 def class_names(manifest: dict[str, Any],
                 known: dict[str, tuple[str, ...]]) -> dict[str, list[str] | None]:
     """Per class column, the `known` names in their order, then the other names found in any
     split, sorted; None when a split had too many to count."""
-    found: dict[str, set[str] | None] = {}
-    for info in manifest["splits"].values():
-        for column, counts in (info.get("classes") or {}).items():
-            names = found.setdefault(column, set())
-            found[column] = None if counts is None or names is None else names | set(counts)
     result: dict[str, list[str] | None] = {}
-    for column, names in found.items():
+    for column, totals in _class_totals(manifest).items():
         declared = list(known.get(column, ()))
-        result[column] = None if names is None else declared + sorted(names - set(declared))
+        result[column] = None if totals is None else declared + sorted(set(totals) - set(declared))
     return result
 
 
@@ -125,27 +135,20 @@ def _shown_path(path: str) -> str:
 
 
 def _class_lines(manifest: dict[str, Any]) -> list[str]:
-    contract = contract_for(manifest["kind"])
+    found = _class_totals(manifest)
     lines: list[str] = []
-    for column in contract.class_columns:
-        totals: dict[str, int] = {}
-        for info in manifest["splits"].values():
-            counts = (info.get("classes") or {}).get(column)
-            if counts is None:
-                break
-            for name, count in counts.items():
-                totals[name] = totals.get(name, 0) + count
-        else:
-            if not totals:
-                continue
-            rows = sum(totals.values())
-            ranked = sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))
-            lines += ["", f"### `{column}` ({len(ranked):,} classes)", "",
-                      "| class | rows | share |", "|---|---|---|",
-                      *(f"| {name} | {count:,} | {count / rows:.1%} |"
-                        for name, count in ranked[:SHOWN_CLASSES])]
-            if len(ranked) > SHOWN_CLASSES:
-                lines.append(f"| … {len(ranked) - SHOWN_CLASSES:,} more | | |")
+    for column in contract_for(manifest["kind"]).class_columns:
+        totals = found.get(column)
+        if not totals:  # not counted, too many to count, or no rows
+            continue
+        rows = sum(totals.values())
+        ranked = sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))
+        lines += ["", f"### `{column}` ({len(ranked):,} classes)", "",
+                  "| class | rows | share |", "|---|---|---|",
+                  *(f"| {name} | {count:,} | {count / rows:.1%} |"
+                    for name, count in ranked[:SHOWN_CLASSES])]
+        if len(ranked) > SHOWN_CLASSES:
+            lines.append(f"| … {len(ranked) - SHOWN_CLASSES:,} more | | |")
     return ["", "## Classes", *lines] if lines else []
 
 

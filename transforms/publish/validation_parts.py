@@ -97,23 +97,6 @@ def _duplicates(keyed_count) -> ExpectationTally:
                             examples=examples)
 
 
-class _AddTalliesFn(beam.CombineFn):
-    def create_accumulator(self):
-        return ExpectationTally()
-
-    def add_input(self, accumulator, tally):
-        return accumulator.add(tally)
-
-    def merge_accumulators(self, accumulators):
-        merged = ExpectationTally()
-        for accumulator in accumulators:
-            merged = merged.add(accumulator)
-        return merged
-
-    def extract_output(self, accumulator):
-        return accumulator
-
-
 class UniquenessTally(beam.PTransform):
     """Rows -> one tally for a uniqueness expectation: every row whose value (or value tuple)
     repeats is unexpected. Decided by a keyed count, which the runner shuffles (Dataflow scales
@@ -128,5 +111,6 @@ class UniquenessTally(beam.PTransform):
         return (rows
                 | "Key" >> beam.Map(_key, columns)
                 | "Count per key" >> beam.combiners.Count.PerElement()
-                | "Repeats" >> beam.Map(_duplicates)
-                | "Sum" >> beam.CombineGlobally(_AddTalliesFn()))
+                | "Repeats" >> beam.Map(lambda keyed: [_duplicates(keyed)])
+                | "Sum" >> beam.CombineGlobally(_SumTalliesFn(1))
+                | "The tally" >> beam.Map(lambda tallies: tallies[0]))
