@@ -252,7 +252,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra and args.command != "rebuild":
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        from pipelines.logging_setup import drop_beam_import_notice
+
+        drop_beam_import_notice()
+        from pipelines.runner import BeamFlagError, use_filesystem_flags
+
+        try:  # e.g. --s3_endpoint_url for a root on an S3-compatible store
+            use_filesystem_flags(extra)
+        except BeamFlagError as error:
+            parser.error(str(error))
     _configure_logging(args.verbose)
     if args.command == "rebuild":
         return _rebuild(args, extra)

@@ -210,6 +210,17 @@ class DistillConfig(_Strict):
     device: Literal["cpu", "cuda"] = "cpu"
     checkpoint_every: int = Field(default=100, gt=0, description="steps between checkpoints")
     tokenize_batch: int = Field(default=256, gt=0)
+    max_real_texts: int = Field(
+        default=250_000, gt=0, description="real texts the one optimisation worker holds (about "
+        "7.5 KB of memory each at L = 32, t = 384, measured); above it, a seeded sample (the same "
+        "on any runner) of this many")
+
+    @model_validator(mode="after")
+    def _sample_holds_m(self) -> "DistillConfig":
+        if self.max_real_texts < self.m:
+            raise ValueError(f"max_real_texts {self.max_real_texts:,} is below m = {self.m:,}: "
+                             "the synthetic set is learned from at least m real texts")
+        return self
     num_shards: int = Field(default=1, ge=0, description=SHARDS)
 
 
@@ -295,6 +306,17 @@ class CardConfig(_Strict):
     description: str | None = None
 
 
+class ScaleConfig(_Strict):
+    """How work is spread over workers; changing it re-versions nothing (every choice here gives
+    the same rows), and the manifest's `execution` section records what a version used."""
+
+    broadcast_join_max_rows: int = Field(
+        default=1_000_000, ge=0, description="records a stage pairs with their vectors by a "
+        "broadcast join, held by every worker (about 0.6 KB each with 70-character texts, "
+        "measured); above it, a shuffle join (CoGroupByKey), which Dataflow spills to its "
+        "shuffle service")
+
+
 class RebuildConfig(_Strict):
     """A whole rebuild: sources, stage settings, where to publish, the seed."""
 
@@ -303,6 +325,7 @@ class RebuildConfig(_Strict):
     sources: list[SourceConfig] = Field(min_length=1)
     stages: StagesConfig = StagesConfig()
     card: CardConfig = CardConfig()
+    scale: ScaleConfig = ScaleConfig()
     # Set by `load_config`, not by the YAML: the folder relative paths resolve against.
     base_dir: str = Field(default=".", exclude=True)
 

@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass
 
 import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 
 from pipelines.config import RebuildConfig
@@ -97,6 +98,9 @@ def rebuild(config: RebuildConfig, only: str | None = None,
             beam_args: list[str] | None = None) -> list[PublishedDataset]:
     """Run the configured stages (or only one), skipping datasets whose version is published."""
     run_id = uuid.uuid4().hex[:8]
+    # Planning and promoting read the root from here: with the flags' filesystem options
+    # (an S3 endpoint and keys, a GCP project), as the pipeline's workers do.
+    FileSystems.set_options(pipeline_options(beam_args or []))
     summary: list[PublishedDataset] = []
     names = stages_to_run(config, only)
     check_dataset_names(config, names)

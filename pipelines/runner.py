@@ -3,6 +3,7 @@
 import difflib
 import logging
 
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 LOG = logging.getLogger(__name__)
@@ -25,13 +26,8 @@ class BeamFlagError(ValueError):
     """A Beam flag that looks like a misspelt one, or a value Beam's options reject."""
 
 
-def check_beam_args(beam_args: list[str]) -> None:
-    """Reject malformed Beam flags, and unknown ones close to a known name, before any work.
-
-    Beam keeps a flag no options class knows and hands it to the runner (Flink and other job
-    servers take their own), so an unknown flag alone is only logged. But a misspelt `--runner`
-    would quietly run locally, so a flag within a typo of a known one is an error.
-    """
+def _unknown_flags(beam_args: list[str]) -> list[str]:
+    """Flags no Beam options class knows, after rejecting malformed ones and near-typos."""
     for arg in beam_args:
         if arg.split("=", 1)[0] in ("--dry_run", "--dry-run", "--dryrun"):
             raise BeamFlagError(f"{arg}: a rebuild has no dry run (Beam's flag is ignored by the "
@@ -49,12 +45,34 @@ def check_beam_args(beam_args: list[str]) -> None:
     PipelineOptions(beam_args).get_all_options(add_extra_args_fn=strict)
     _, unknown = parsers[0].parse_known_args(beam_args)
     known = [flag for action in parsers[0]._actions for flag in action.option_strings]
-    for flag in (arg.split("=", 1)[0] for arg in unknown if arg.startswith("-")):
+    flags = [arg.split("=", 1)[0] for arg in unknown if arg.startswith("-")]
+    for flag in flags:
         close = difflib.get_close_matches(flag, known, n=1, cutoff=0.85)
         if close:
             raise BeamFlagError(f"unknown flag {flag}; did you mean {close[0]}?")
+    return flags
+
+
+def check_beam_args(beam_args: list[str]) -> None:
+    """Reject malformed Beam flags, and unknown ones close to a known name, before any work.
+
+    Beam keeps a flag no options class knows and hands it to the runner (Flink and other job
+    servers take their own), so an unknown flag alone is only logged. But a misspelt `--runner`
+    would quietly run locally, so a flag within a typo of a known one is an error.
+    """
+    for flag in _unknown_flags(beam_args):
         LOG.warning("Beam flag %s is not one of Beam's pipeline options; passing it to the runner",
                     flag)
+
+
+def use_filesystem_flags(beam_args: list[str]) -> None:
+    """Beam flags given to a command that only reads or writes the output root (`datasets`,
+    `plan`, `rollback`): the filesystems' options, e.g. an S3 endpoint and keys. There is no
+    runner to pass other flags to, so an unknown one is an error."""
+    unknown = _unknown_flags(beam_args)
+    if unknown:
+        raise BeamFlagError(f"unrecognized arguments: {' '.join(unknown)}")
+    FileSystems.set_options(PipelineOptions(beam_args))
 
 
 def pipeline_options(beam_args: list[str]) -> PipelineOptions:

@@ -1,6 +1,7 @@
 """The distill stage through the CLI: the example chain ingest -> embed -> prune -> distill."""
 
 import json
+import shutil
 from pathlib import Path
 
 import datasets
@@ -10,6 +11,7 @@ import torch
 
 from pipelines.cli import main
 from transforms.publish import store
+from transforms.seeded_sample import sample_priority
 
 
 def _latest(root: Path, dataset: str) -> Path:
@@ -65,6 +67,7 @@ def test_example_distils_the_pruned_catalogue(full_example_config, capsys):
 @pytest.mark.parametrize("replacements, message", [
     ({"m: 24": "m: 101"}, "pruned_source/train has 100 rows, fewer than m = 101"),
     ({"m: 24": "m: 0"}, "stages.distill.m: Input should be greater than 0"),
+    ({"m: 24": "m: 24\n    max_real_texts: 10"}, "max_real_texts 10 is below m = 24"),
     ({"checkpoint_every: 50": "checkpoint_every: 50\n    device: gpu"},
      "stages.distill.device: Input should be 'cpu' or 'cuda'"),
     ({"source: pruned_source": "source: judgements"}, "'judgements' holds judgement rows"),
@@ -80,3 +83,24 @@ def test_distill_errors_are_clear(pruned_example, tmp_path, capsys, replacements
     assert main(["rebuild", str(config), "--stage", "distill"]) == 2
     assert message in capsys.readouterr().err
     assert not (pruned_example.parent / "out" / "distilled").exists()
+
+
+def test_a_capped_corpus_is_a_seeded_sample_paired_by_shuffle(pruned_example, tmp_path, capsys):
+    """Above max_real_texts the optimisation sees a seeded sample; above the broadcast bound
+    the vectors are paired by a shuffle join, and the manifest says so."""
+    root = tmp_path / "out"
+    shutil.copytree(pruned_example.parent / "out", root)
+    config = tmp_path / "rebuild.yaml"
+    config.write_text(pruned_example.read_text().replace(
+        str(pruned_example.parent / "out"), str(root)))
+    _shorten(config, **{"m: 24": "m: 24\n    max_real_texts: 60",
+                        "output_root": "scale: {broadcast_join_max_rows: 0}\noutput_root"})
+    assert main(["rebuild", str(config), "--stage", "distill"]) == 0
+    assert "distill counters: real_texts=60" in capsys.readouterr().err
+    manifest = json.loads((_latest(root, "distilled") / "manifest.json").read_text())
+    assert manifest["execution"] == {"vector_join": "shuffle", "vector_join_records": 60,
+                                     "broadcast_join_max_rows": 0}
+    pruned = pl.read_parquet(_latest(root, "pruned_source") / "data" / "*.parquet")
+    sample = set(sorted(pruned["id"], key=lambda id_: sample_priority(13, id_))[:60])
+    coreset = pl.read_parquet(_latest(root, "distilled_coreset") / "data" / "*.parquet")
+    assert set(coreset["id"]) <= sample and coreset.height == 24

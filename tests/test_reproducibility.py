@@ -20,15 +20,16 @@ SHORTER = {"steps: 150": "steps: 20", "train_steps: 60": "train_steps: 6",
            "classifier_steps: 40": "classifier_steps: 4"}
 
 
-def _checkout(folder: Path) -> Path:
-    """The example config and data as a checkout at `folder` would have them."""
+def _checkout(folder: Path, scale: str = "") -> Path:
+    """The example config and data as a checkout at `folder` would have them, with an optional
+    `scale:` section (which versions nothing)."""
     shutil.copytree(EXAMPLES / "data", folder / "examples" / "data")
     text = (EXAMPLES / "rebuild.yaml").read_text()
     for old, new in SHORTER.items():
         assert old in text
         text = text.replace(old, new)
     config = folder / "examples" / "rebuild.yaml"
-    config.write_text(text)
+    config.write_text(f"scale: {scale}\n{text}" if scale else text)
     return config
 
 
@@ -72,7 +73,8 @@ def _worker_pool():
 def test_rebuilds_in_three_folders_on_one_process_two_and_the_portable_runner_are_equal(
         tmp_path, capsys):
     first, second = _checkout(tmp_path / "a"), _checkout(tmp_path / "elsewhere" / "b")
-    portable = _checkout(tmp_path / "c")
+    # Dataflow-sized: every vector join is a shuffle join (CoGroupByKey), not a broadcast.
+    portable = _checkout(tmp_path / "c", scale="{broadcast_join_max_rows: 0}")
     assert main(["rebuild", str(first)]) == 0
     assert main(["rebuild", str(second), "--direct_num_workers", "2"]) == 0
     capsys.readouterr()
@@ -88,3 +90,8 @@ def test_rebuilds_in_three_folders_on_one_process_two_and_the_portable_runner_ar
             env=env, capture_output=True, text=True, timeout=900, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     assert _published(tmp_path / "c" / "out" / "example") == one
+    for root, join in ((tmp_path / "a" / "out" / "example", "broadcast"),
+                       (tmp_path / "c" / "out" / "example", "shuffle")):
+        for dataset in ("pruned_source", "distilled"):
+            manifest = store.read_manifest(str(root), dataset, one[dataset][0])
+            assert manifest["execution"]["vector_join"] == join

@@ -25,6 +25,7 @@ from transforms.publish import store
 from transforms.publish.transform import DatasetOutput, Publish
 from transforms.settings import settings_from
 from transforms.student.model import StudentSettings, TokenEmbeddingTable, table_identity
+from transforms.vector_join import VectorJoin
 
 DISTILLED = "distilled"
 CORESET = "distilled_coreset"
@@ -37,6 +38,7 @@ class DistillPlan(StagePlan):
     embeddings: Parent
     table: str  # where the table model loads from
     input_dim: int  # d: the table's width
+    join: VectorJoin
 
 
 def _settings(config: RebuildConfig) -> DistillConfig:
@@ -104,11 +106,14 @@ class DistillStage(Stage[DistillPlan]):
         # L, d, m, P, T and steps are all in the manifest's config section.
         section = {"distill": settings.model_dump(), "seed": config.seed, "input_dim": table.dim,
                    **models}
+        rows = source.manifest["splits"][settings.source_split]["rows"]
+        join = VectorJoin(min(rows, settings.max_real_texts), config.scale.broadcast_join_max_rows)
         planned = planned_train_outputs(
             config, self, ((DISTILLED, "distilled"), (CORESET, "document"),
                            (DEAD_LETTER, "dead_letter")),
-            section, [source, embeddings], run_id, started_at, settings.num_shards, models)
-        return DistillPlan(planned, source, embeddings, location, table.dim)
+            section, [source, embeddings], run_id, started_at, settings.num_shards, models,
+            join.manifest())
+        return DistillPlan(planned, source, embeddings, location, table.dim, join)
 
     def build(self, pipeline: beam.Pipeline, config: RebuildConfig, plan: DistillPlan) -> None:
         settings = _settings(config)
@@ -126,7 +131,8 @@ class DistillStage(Stage[DistillPlan]):
             source_rows=plan.source.manifest["splits"][settings.source_split]["rows"],
             vector_files=tuple(plan.embeddings.files(config.root)), table_model=plan.table,
             sequence_length=settings.sequence_length, tokenize_batch=settings.tokenize_batch,
-            staging=spec.staging)
+            staging=spec.staging, max_real_texts=settings.max_real_texts, seed=config.seed,
+            join=plan.join)
         result = pipeline | DistillCorpus(inputs, distilling)
         published = pipeline | Publish("distill", plan.to_publish([
             DatasetOutput(spec, {"train": result["distilled"]}, result["dead_letter_reasons"],

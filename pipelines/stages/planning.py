@@ -81,7 +81,8 @@ def planned_dataset(config: RebuildConfig, stage: Stage, code: StageCode, datase
                     kind: str, section: Any, *, run_id: str, started_at: float, num_shards: int,
                     parents: dict[str, str] | None = None, inputs: tuple[dict, ...] = (),
                     splits: tuple[str, ...] = ("train",), models: dict[str, str] | None = None,
-                    manifest_config: dict[str, Any] | None = None) -> PlannedDataset:
+                    manifest_config: dict[str, Any] | None = None,
+                    execution: dict[str, Any] | None = None) -> PlannedDataset:
     """One output version: its id hashes the dataset name, the stage, `section` (everything in
     the config that shapes the output), the inputs, the parent versions and the stage's code."""
     parents = parents or {}
@@ -93,19 +94,22 @@ def planned_dataset(config: RebuildConfig, stage: Stage, code: StageCode, datase
                        num_shards=num_shards,
                        config=section if manifest_config is None else manifest_config,
                        inputs=inputs, parents=parents, seeds={"seed": config.seed},
-                       models=models or {}, card=config.card.model_dump())
+                       models=models or {}, card=config.card.model_dump(),
+                       execution=execution or {})
     return PlannedDataset(spec, store.is_published(config.root, dataset, version))
 
 
 def planned_train_outputs(config: RebuildConfig, stage: Stage,
                           outputs: tuple[tuple[str, str], ...], section: dict[str, Any],
                           parents: list[Parent], run_id: str, started_at: float,
-                          num_shards: int, models: dict[str, str]) -> tuple[PlannedDataset, ...]:
+                          num_shards: int, models: dict[str, str],
+                          execution: dict[str, Any] | None = None) -> tuple[PlannedDataset, ...]:
     """The planned versions of a stage's (dataset, kind) outputs, each one `train` split, all
-    versioned by the same config section, parent versions and code."""
+    versioned by the same config section, parent versions and code (`execution`, how the run
+    spreads the work, is recorded but versions nothing)."""
     versions = {p.dataset: p.version for p in parents}
     code = StageCode.of(stage)
     return tuple(planned_dataset(config, stage, code, name, kind, section, run_id=run_id,
                                  started_at=started_at, num_shards=num_shards, parents=versions,
-                                 models=models)
+                                 models=models, execution=execution)
                  for name, kind in outputs)

@@ -19,6 +19,7 @@ from transforms.prune.label_mapping import retained_count
 from transforms.prune.transform import PruneForTarget, PruneSettings
 from transforms.publish.transform import DatasetOutput, Publish
 from transforms.settings import settings_from
+from transforms.vector_join import VectorJoin
 
 PRUNED = "pruned_source"
 RANKING = "class_ranking"
@@ -30,6 +31,7 @@ class PrunePlan(StagePlan):
     source: Parent
     target: Parent
     embeddings: Parent
+    join: VectorJoin
 
 
 def _settings(config: RebuildConfig) -> PruneConfig:
@@ -110,12 +112,15 @@ class PruneStage(Stage[PrunePlan]):
                 f"{source.dataset}@{source.version} and {target.dataset}@{target.version}; run "
                 "the embed stage first (a rebuild without --stage does)")
         section = {"prune": settings.model_dump(), "seed": config.seed}
+        records = (source.manifest["splits"][settings.source_split]["rows"]
+                   + target.manifest["splits"][settings.target_split]["rows"])
+        join = VectorJoin(records, config.scale.broadcast_join_max_rows)
         planned = planned_train_outputs(
             config, self, ((PRUNED, "document"), (RANKING, "class_ranking"),
                            (DEAD_LETTER, "dead_letter")),
             section, [source, target, embeddings], run_id, started_at, settings.num_shards,
-            embeddings.manifest["models"])
-        return PrunePlan(planned, source, target, embeddings)
+            embeddings.manifest["models"], join.manifest())
+        return PrunePlan(planned, source, target, embeddings, join)
 
     def build(self, pipeline: beam.Pipeline, config: RebuildConfig, plan: PrunePlan) -> None:
         settings = _settings(config)
@@ -125,7 +130,7 @@ class PruneStage(Stage[PrunePlan]):
         result = pipeline | PruneForTarget(
             pruning, source.files(config.root, [settings.source_split]),
             target.files(config.root, [settings.target_split]),
-            plan.embeddings.files(config.root))
+            plan.embeddings.files(config.root), plan.join)
         pipeline | Publish("prune", plan.to_publish([
             DatasetOutput(plan.spec(PRUNED), {"train": result["kept"]}, result["kept_drops"]),
             DatasetOutput(plan.spec(RANKING), {"train": result["ranking"]},

@@ -11,7 +11,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from transforms.embed.transform import EmbedTexts
 from transforms.publish.reading import vectors_of
 from transforms.text_keys import text_hash
-from transforms.vector_join import AttachEmbeddings, RecordGroup
+from transforms.vector_join import AttachEmbeddings, RecordGroup, VectorJoin
 
 
 class FakeEncoderHandler(ModelHandler):
@@ -46,7 +46,9 @@ def test_only_texts_missing_from_the_previous_version_are_encoded(buckets, by_le
         assert_that(result["empty"], equal_to([(text_hash("  "), "  ")]), label="empty")
 
 
-def test_records_pair_with_their_vector_or_go_to_dead_letter():
+@pytest.mark.parametrize("join", [VectorJoin(4, 4), VectorJoin(4, 3)],
+                         ids=["broadcast", "shuffle"])
+def test_records_pair_with_their_vector_or_go_to_dead_letter(join):
     records = [{"id": "1", "text": "alpha"}, {"id": "2", "text": "alpha"}, {"id": "3", "text": "b"}]
     table = pa.table({"text_hash": [text_hash("alpha"), text_hash("q")],
                       "embedding": [[1.0, 0.0], [0.5, 0.5]]})
@@ -57,7 +59,7 @@ def test_records_pair_with_their_vector_or_go_to_dead_letter():
             "queries": pipeline | "queries" >> beam.Create([{"query": "q"}]),
         } | AttachEmbeddings(vectors, [RecordGroup("docs", "docs", "v1"),
                                        RecordGroup("queries", "judgements", "v2", "query")],
-                             stage="prune")
+                             "prune", join)
         assert_that(attached["docs"] | "docs pairs" >> beam.Map(
                         lambda p: (p[0]["id"], p[1].tolist())),
                     equal_to([("1", [1.0, 0.0]), ("2", [1.0, 0.0])]), label="docs")
@@ -66,3 +68,8 @@ def test_records_pair_with_their_vector_or_go_to_dead_letter():
         assert_that(attached["dead_letters"] | beam.Map(
                         lambda d: (d["reason"], d["source"], d["file"], d["raw"])),
                     equal_to([("missing_embedding", "docs", "docs@v1", "b")]), label="dead")
+        assert_that(attached["missing"] | "missing ids" >> beam.MapTuple(
+                        lambda role, record: (role, record["id"])),
+                    equal_to([("docs", "3")]), label="missing")
+        assert_that(attached["matched"], equal_to([(text_hash("alpha"), None),
+                                                   (text_hash("q"), None)]), label="matched")

@@ -10,6 +10,11 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from transforms.prune.transform import KeepSourceRows, PruneSettings, PruneSource
 from transforms.text_keys import text_hash
+from transforms.vector_join import VectorJoin
+
+# Both joins must keep the same rows: a broadcast (the records fit under the bound) and a shuffle.
+JOINS = pytest.mark.parametrize("join", [VectorJoin(30, 1_000), VectorJoin(30, 0)],
+                                ids=["broadcast", "shuffle"])
 
 AXES = {"kitchen": 0, "garden": 1, "tools": 2, "pets": 3}
 
@@ -37,10 +42,13 @@ def _rows() -> list:
         {"id": "novector", "text": "unseen", "label": "kitchen", "domain": None, "metadata": None}]
 
 
-def _kept_rows(pipeline, settings, result, vectors=None):
+def _kept_rows(pipeline, settings, result, join, vectors=None):
     rows = pipeline | "rows" >> beam.Create(_rows())
-    missing = pipeline | "missing" >> beam.Create(["novector"])
-    return rows | KeepSourceRows(settings, result, missing, vectors)
+    attached = {  # what AttachEmbeddings says about the source rows
+        "missing": pipeline | "missing" >> beam.Create([("source", _rows()[-1])]),
+        "matched": pipeline | "matched" >> beam.Create(
+            [(text_hash(record["text"]), None) for record, _ in _source()])}
+    return rows | KeepSourceRows(settings, result, attached, join, vectors)
 
 
 def _target() -> list:
@@ -60,13 +68,14 @@ def _settings(**overrides) -> PruneSettings:
     return replace(BASE, **overrides)
 
 
+@JOINS
 @pytest.mark.parametrize("surrogate", ["centroid", "linear"])
-def test_label_mapping_keeps_the_voted_classes(surrogate):
+def test_label_mapping_keeps_the_voted_classes(surrogate, join):
     with TestPipeline(runner="FnApiRunner") as pipeline:
         target = pipeline | "target" >> beam.Create(_target())
         settings = _settings(surrogate=surrogate)
         result = (pipeline | "source" >> beam.Create(_source())) | PruneSource(settings, target)
-        kept = _kept_rows(pipeline, settings, result)
+        kept = _kept_rows(pipeline, settings, result, join)
         assert_that(kept["kept"] | beam.Map(lambda r: r["label"]),
                     equal_to(["kitchen"] * 5 + ["garden"] * 5), label="kept records")
         # Zero-vote classes are ordered by probability mass, which depends on the surrogate.
@@ -85,14 +94,15 @@ def test_label_mapping_keeps_the_voted_classes(surrogate):
                     equal_to([("votes_per_class.png", b"\x89PNG")]), label="chart")
 
 
-def test_feature_mapping_keeps_clusters_without_labels():
+@JOINS
+def test_feature_mapping_keeps_clusters_without_labels(join):
     with TestPipeline(runner="FnApiRunner") as pipeline:
         target = pipeline | "target" >> beam.Create(_target())
         settings = _settings(mode="feature", retain_classes=1, target_labels=None)
         result = (pipeline | "source" >> beam.Create(_source())) | PruneSource(settings, target)
         vectors = pipeline | "vectors" >> beam.Create(
             [(text_hash(record["text"]), vector) for record, vector in _source()])
-        kept = _kept_rows(pipeline, settings, result, vectors)
+        kept = _kept_rows(pipeline, settings, result, join, vectors)
         # The top cluster is the kitchen direction; the unlabelled record sits on it too.
         assert_that(kept["kept"] | beam.Map(lambda r: r["id"]),
                     equal_to([f"kitchen-{i}" for i in range(5)] + ["nolabel"]), label="kept")

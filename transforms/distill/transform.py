@@ -21,8 +21,9 @@ from transforms.distill.synthetic_set import (
 from transforms.progress import ProgressLog
 from transforms.publish.reading import ReadPublished, ReadVectors
 from transforms.publish.transform import ROW_GROUP_BYTES
+from transforms.seeded_sample import SeededSample
 from transforms.student.model import TokenEmbeddingTable
-from transforms.vector_join import AttachEmbeddings, RecordGroup, slim_document
+from transforms.vector_join import AttachEmbeddings, RecordGroup, VectorJoin, slim_document
 
 
 class _TokenizeFn(beam.DoFn):
@@ -123,12 +124,25 @@ class DistillInputs:
     sequence_length: int
     tokenize_batch: int
     staging: str  # the distilled version's staging folder, for the real-text shards
+    max_real_texts: int  # the bound on what the optimisation worker holds
+    seed: int  # of the sample taken above the bound
+    join: VectorJoin
 
+    @property
+    def real_texts(self) -> int:
+        """How many texts the optimisation sees: all of them, or the seeded sample."""
+        return min(self.source_rows, self.max_real_texts)
+
+
+
+def _record_id(record: dict) -> str:
+    return record["id"]
 
 
 class DistillCorpus(beam.PTransform):
-    """The whole distill stage on published data: source rows joined with their teacher vectors,
-    tokenised and materialised in parallel, then distilled on one worker.
+    """The whole distill stage on published data: source rows (at most `max_real_texts`, a
+    seeded sample above that) joined with their teacher vectors, tokenised and materialised in
+    parallel, then distilled on one worker.
 
     Applied to the pipeline. Output dict: `distilled` rows, `coreset` rows, `attachments`
     ((file name, bytes): the loss curve), `dead_letters` with `dead_letter_reasons`.
@@ -143,11 +157,14 @@ class DistillCorpus(beam.PTransform):
         i = self._inputs
         records = (pbegin | ReadPublished(list(i.source_files), i.source)
                    | "Slim records" >> beam.Map(slim_document))
+        if i.source_rows > i.max_real_texts:
+            records = records | SeededSample(i.max_real_texts, _record_id, i.seed,
+                                             "Sample real texts")
         attached = {"real": records} | AttachEmbeddings(
             pbegin | ReadVectors(list(i.vector_files), "to pair"),
-            [RecordGroup("real", i.source, i.source_version)], stage="distill")
+            [RecordGroup("real", i.source, i.source_version)], "distill", i.join)
         shards = attached["real"] | MaterialiseRealTexts(
-            i.table_model, i.sequence_length, i.tokenize_batch, i.staging, i.source_rows)
+            i.table_model, i.sequence_length, i.tokenize_batch, i.staging, i.real_texts)
         title = f"KRR-ST on {i.source}@{i.source_version}: m={self._settings.krr.m}"
         result = (pbegin
                   | "One optimisation" >> beam.Create([None])

@@ -8,7 +8,6 @@ The last step reads the rows (and, for clusters, the vectors) again instead of r
 a step that waits for the ranking would make the local runner hold every pair until then.
 """
 
-import hashlib
 from dataclasses import asdict, dataclass
 
 import apache_beam as beam
@@ -32,8 +31,9 @@ from transforms.prune.surrogates import (
     spherical_kmeans,
 )
 from transforms.publish.reading import ReadPublished, ReadVectors
+from transforms.seeded_sample import sample_priority
 from transforms.text_keys import text_hash
-from transforms.vector_join import AttachEmbeddings, RecordGroup, slim_document
+from transforms.vector_join import AttachEmbeddings, RecordGroup, VectorJoin, slim_document
 
 DEAD_LETTER = "dead_letter"
 
@@ -118,19 +118,13 @@ def _kept_cluster_hashes(item, surrogate, kept):
         yield key, None
 
 
-def _sample_priority(seed: int, text: str) -> str:
-    """A record's place in a seeded, content-defined order: the n smallest priorities are the
-    sample, the same on every run and runner (Beam's Sample draws unseeded random numbers)."""
-    return hashlib.sha256(f"{seed}\0{text}".encode()).hexdigest()
-
-
 def _priority(item) -> str:
     return item[0]
 
 
 def _prioritised(pair, seed: int):
     record, vector = pair
-    return _sample_priority(seed, record["text"]), vector
+    return sample_priority(seed, record["text"]), vector
 
 
 def _fit_linear(samples, seed):
@@ -297,35 +291,73 @@ class PruneSource(beam.PTransform):
                 "dead_letters": dead_letters | "Gather prune dead letters" >> beam.Flatten()}
 
 
+class _KeepJoinedRowsFn(beam.DoFn):
+    """The shuffle form of _KeepRowFn: one text hash's source rows, grouped with a marker when
+    the text has a vector (`matched`) and, in feature mode, when its cluster is kept (`kept`)."""
+
+    def __init__(self, mode: str) -> None:
+        self._mode = mode
+
+    def process(self, joined, kept):
+        _, grouped = joined
+        if not any(True for _ in grouped["matched"]):  # no vector: already a dead letter
+            return
+        in_kept_cluster = self._mode == "feature" and any(True for _ in grouped["kept"])
+        for row in grouped["rows"]:
+            if self._mode == "label" and row.get("label") is None:
+                continue  # already a missing_label dead letter
+            if in_kept_cluster or (self._mode == "label" and row["label"] in kept):
+                yield row
+            else:
+                yield TaggedOutput(_KeepRowFn.PRUNED, ("pruned_class", 1))
+
+
 class KeepSourceRows(beam.PTransform):
     """Source rows -> the rows of kept classes (`kept`) and ("pruned_class", 1) drops (`drops`).
 
-    `pruned`: PruneSource's output. `missing_ids`: ids of source rows without a vector. In feature
-    mode `vectors` is a fresh read of (text_hash, vector) pairs: each text's cluster is decided
-    from it once the clusters are known."""
+    `pruned`: PruneSource's output. `attached`: AttachEmbeddings' output (its `missing` source
+    rows and `matched` texts). In feature mode `vectors` is a fresh read of (text_hash, vector)
+    pairs: each text's cluster is decided from it once the clusters are known. `join` says
+    whether the texts without a vector and those of kept clusters are side inputs or shuffled
+    with the rows (the same choice as the vector join's).
+    """
 
-    def __init__(self, settings: PruneSettings, pruned: dict, missing_ids: beam.PCollection,
+    def __init__(self, settings: PruneSettings, pruned: dict, attached: dict, join: VectorJoin,
                  vectors: beam.PCollection | None = None) -> None:
         super().__init__(label=f"Keep {settings.source} rows of kept classes")
         self._settings = settings
         self._pruned = pruned
-        self._missing_ids = missing_ids
+        self._attached = attached
+        self._join = join
         self._vectors = vectors
 
     def expand(self, rows):
         kept = self._pruned["kept_classes"]
-        pipeline = rows.pipeline
-        if self._settings.mode == "feature":
+        mode = self._settings.mode
+        if mode == "feature":
             kept_hashes = self._vectors | "Texts of kept clusters" >> beam.FlatMap(
                 _kept_cluster_hashes, AsSingleton(self._pruned["surrogate"]), AsSingleton(kept))
-        else:
-            kept_hashes = pipeline | "No cluster lookup" >> beam.Create([])
-        missing = self._missing_ids | "Key missing ids" >> beam.Map(lambda key: (key, None))
+        if not self._join.broadcast:
+            joined = {"rows": rows | "Key rows by text hash" >> beam.Map(
+                          lambda row: (text_hash(row["text"]), row)),
+                      "matched": self._attached["matched"]}
+            if mode == "feature":
+                joined["kept"] = kept_hashes
+            result = (
+                joined
+                | "Shuffle rows with texts" >> beam.CoGroupByKey()
+                | "Keep joined rows of kept classes" >> beam.ParDo(
+                    _KeepJoinedRowsFn(mode), AsSingleton(kept)).with_outputs(
+                    _KeepRowFn.PRUNED, main="kept"))
+            return {"kept": result.kept, "drops": result[_KeepRowFn.PRUNED]}
+        if mode != "feature":
+            kept_hashes = rows.pipeline | "No cluster lookup" >> beam.Create([])
+        missing = self._attached["missing"] | "Source rows without vector" >> beam.FlatMap(
+            lambda item: [(item[1]["id"], None)] if item[0] == "source" else [])
         result = rows | "Keep rows of kept classes" >> beam.ParDo(
-            _KeepRowFn(self._settings.mode), AsSingleton(kept), beam.pvalue.AsDict(missing),
+            _KeepRowFn(mode), AsSingleton(kept), beam.pvalue.AsDict(missing),
             beam.pvalue.AsDict(kept_hashes)).with_outputs(_KeepRowFn.PRUNED, main="kept")
         return {"kept": result.kept, "drops": result[_KeepRowFn.PRUNED]}
-
 
 
 class PruneForTarget(beam.PTransform):
@@ -341,12 +373,13 @@ class PruneForTarget(beam.PTransform):
     SOURCE_REASONS = ("missing_embedding", "missing_label")
 
     def __init__(self, settings: PruneSettings, source_files: list[str],
-                 target_files: list[str], vector_files: list[str]) -> None:
+                 target_files: list[str], vector_files: list[str], join: VectorJoin) -> None:
         super().__init__(label=f"Prune {settings.source} for {settings.target} on vectors")
         self._settings = settings
         self._source_files = source_files
         self._target_files = target_files
         self._vector_files = vector_files
+        self._join = join
 
     def expand(self, pbegin):
         s = self._settings
@@ -359,15 +392,13 @@ class PruneForTarget(beam.PTransform):
         records = {role: rows | f"Slim {role} records" >> beam.Map(slim_document)
                    for role, rows in read.items()}
         attached = records | AttachEmbeddings(
-            pbegin | ReadVectors(self._vector_files, "to pair"), groups, stage="prune")
+            pbegin | ReadVectors(self._vector_files, "to pair"), groups, "prune", self._join)
         domains = read["source"] | ClassDomains() if s.mode == "label" else None
         result = attached["source"] | PruneSource(s, attached["target"], domains)
-        missing_ids = attached["missing"] | "Source rows without vector" >> beam.FlatMap(
-            lambda item: [item[1]["id"]] if item[0] == "source" else [])
         clustered = (pbegin | ReadVectors(self._vector_files, "to cluster")
                      if s.mode == "feature" else None)
         pruned = (pbegin | ReadPublished(self._source_files, "source rows to publish")
-                  | KeepSourceRows(s, result, missing_ids, clustered))
+                  | KeepSourceRows(s, result, attached, self._join, clustered))
         dead = ((attached["dead_letters"], result["dead_letters"])
                 | "All prune dead letters" >> beam.Flatten())
         counted = self.SOURCE_REASONS

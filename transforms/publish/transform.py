@@ -60,6 +60,9 @@ class PublishSpec:
     models: dict[str, str] = field(default_factory=dict)
     # What the dataset card says beyond the data (license, description); not part of the version.
     card: dict[str, str] = field(default_factory=dict)
+    # How the run spread the work where it had a choice (e.g. which join paired records with
+    # vectors); the rows do not depend on it, so it is not part of the version either.
+    execution: dict[str, Any] = field(default_factory=dict)
 
     @property
     def staging(self) -> str:
@@ -145,7 +148,7 @@ class ValidateStagedFn(beam.DoFn):
                            "failed": summary.failed},
             "drop_counts": dict(sorted(drops)),
             "attachments": sorted(attachments),
-            "card": spec.card, "warnings": sorted(warnings),
+            "card": spec.card, "execution": spec.execution, "warnings": sorted(warnings),
         }
         known = {**contract.known_classes, **self._class_names}
         manifest["features"] = features_yaml(contract.schema, class_names(manifest, known))
