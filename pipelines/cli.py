@@ -255,6 +255,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from pipelines.logging_setup import drop_beam_import_notice
 
         drop_beam_import_notice()
+        # Beam logs each flag it cannot parse before the one-line error below says it.
+        logging.getLogger("apache_beam").setLevel(
+            logging.WARNING if args.verbose else logging.CRITICAL)
         from pipelines.runner import BeamFlagError, use_filesystem_flags
 
         try:  # e.g. --s3_endpoint_url for a root on an S3-compatible store

@@ -311,9 +311,9 @@ class ScaleConfig(_Strict):
     the same rows), and the manifest's `execution` section records what a version used."""
 
     broadcast_join_max_rows: int = Field(
-        default=1_000_000, ge=0, description="records a stage pairs with their vectors by a "
-        "broadcast join, held by every worker (about 0.6 KB each with 70-character texts, "
-        "measured); above it, a shuffle join (CoGroupByKey), which Dataflow spills to its "
+        default=500_000, ge=0, description="records a stage pairs with their vectors by a "
+        "broadcast join, held by every worker process (about 2.7 KB each with 70-character "
+        "texts, measured: ~1.3 GB at the default); above it, a shuffle join (CoGroupByKey), which Dataflow spills to its "
         "shuffle service")
 
 

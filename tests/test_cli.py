@@ -234,6 +234,20 @@ def test_dataflow_flags_pass_through_and_the_local_runner_is_the_default():
     assert pipeline_options([]).get_all_options()["direct_running_mode"] == "in_memory"
 
 
+@pytest.mark.parametrize("flags, message", [
+    (["--no_such_flag", "1"], "unrecognized arguments: --no_such_flag"),
+    (["--s3_regoin_name", "eu-west-1"], "did you mean --s3_region_name?"),
+])
+def test_commands_that_only_read_the_root_take_only_filesystem_flags(tmp_path, capsys, flags,
+                                                                     message):
+    with pytest.raises(SystemExit) as usage:
+        main(["datasets", "list", str(tmp_path), *flags])
+    assert usage.value.code == 2
+    assert message in capsys.readouterr().err
+    assert main(["datasets", "list", str(tmp_path), "--s3_region_name", "eu-west-1"]) == 0
+    assert "no published datasets" in capsys.readouterr().out
+
+
 def test_local_runner_with_several_worker_processes(example_config, capsys):
     assert main(["rebuild", str(example_config), "--direct_num_workers", "2"]) == 0
     assert capsys.readouterr().out.count("published") == 4

@@ -24,10 +24,11 @@ class VectorJoin:
     """Which join pairs `records` rows with their vectors, decided before the run from the row
     counts in the inputs' manifests. Both joins give the same pairs; only memory and speed differ.
 
-    Broadcast: the slim records are a side input every worker holds (about 0.6 KB per record
-    with 70-character texts, measured) and the vectors stream past once; on the local runner this is the only
-    join that does not hold every vector in memory. Shuffle: a CoGroupByKey, which Dataflow
-    spills to its shuffle service, so no worker's memory grows with the records.
+    Broadcast: the slim records are a side input every worker process holds (about 2.7 KB per
+    record with 70-character texts, measured) and the vectors stream past once; on the local
+    runners this is the only join that does not hold every vector in memory. Shuffle: a
+    CoGroupByKey, which Dataflow spills to its shuffle service, so no worker's memory grows with
+    the records.
     """
 
     records: int
