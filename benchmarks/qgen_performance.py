@@ -5,10 +5,10 @@ side in one run; and the pipeline without length sorting.
 
 Inputs are documents from a generic `text,label` CSV (labels ignored), each asked for every grade
 of the default scheme, so N documents make 3 N generator inputs. The generator is a model folder
-the qgen stage trained (`<root>/.models/qgen/<version>/generator`, e.g. after `make run`) or any
+the qgen stage trained (`<root>/.models/qgen/generator/<version>/generator`, e.g. after `make run`) or any
 seq2seq folder.
 
-    python benchmarks/qgen_performance.py --generator out/example/.models/qgen/<v>/generator \
+    python benchmarks/qgen_performance.py --generator out/example/.models/qgen/generator/<v>/generator \
         --documents benchmarks/work/intent/target_test.csv --limit 200
 """
 
@@ -24,10 +24,11 @@ from transfer import log
 
 from pipelines.runner import pipeline_options
 from transforms.batching import RunOnContentBatches, bucket_count
+from transforms.qgen.classifier import ClassifierTraining
+from transforms.qgen.generator import Generator, GeneratorTraining
 from transforms.qgen.grades import GradeScheme, generator_input
-from transforms.qgen.models import Generator, TrainSettings
 from transforms.qgen.sampling import row_seed
-from transforms.qgen.training import QgenTrainingSettings
+from transforms.qgen.training import TrainSettings
 from transforms.qgen.transform import GeneratorModelHandler, QgenSettings
 
 SCHEME = GradeScheme((("Irrelevant", 1.0), ("Partial", 2.0), ("Exact", 3.0)))
@@ -38,9 +39,11 @@ def settings_for(args: argparse.Namespace, threads: int | None = None) -> QgenSe
                           max_document_tokens=args.max_document_tokens,
                           max_query_tokens=args.max_query_tokens)
     return QgenSettings(
-        scheme=SCHEME, training=QgenTrainingSettings("", "", tuple(SCHEME.names), True, train, train,
-                                              threads=1),
-        models=str(Path(args.generator).resolve().parent), generator_identity="benchmark",
+        scheme=SCHEME, generator_training=GeneratorTraining("", True, train, threads=1),
+        classifier_training=ClassifierTraining("", tuple(SCHEME.names), train, threads=1),
+        # the folder holding `generator/`, as the stage's generator folder does
+        generator_folder=str(Path(args.generator).resolve().parent), classifier_folder="",
+        generator_identity="benchmark",
         queries_per_grade=args.queries_per_grade, top_k=50, top_p=0.95, temperature=1.0,
         batch_size=args.batch_size, length_sort_batches=20, max_train_triples=1,
         threads=threads, target_rows=0,
@@ -66,7 +69,7 @@ def run_plain(sources: list[str], settings: QgenSettings, folder: str) -> float:
     random generator, so its queries depend on the batch)."""
     started = time.perf_counter()
     generator = Generator.load(folder)
-    training = settings.training.generator_settings
+    training = settings.generator_training.settings
     with torch.inference_mode():
         for start in range(0, len(sources), settings.batch_size):
             inputs = generator.tokenizer(sources[start:start + settings.batch_size], padding=True,

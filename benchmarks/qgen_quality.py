@@ -44,8 +44,9 @@ from transfer import log, mean_sd
 from transformers.utils import logging as transformers_logging
 
 from transforms.progress import eta
+from transforms.qgen.classifier import GradeClassifier
 from transforms.qgen.grades import GradeScheme
-from transforms.qgen.models import GradeClassifier, TrainSettings
+from transforms.qgen.training import TrainSettings
 
 # Every evaluated classifier and the judge: the stage's defaults for batch, lr and token limits.
 CLASSIFIER = TrainSettings(steps=0, batch_size=32, lr=5e-5, seed=0, device="cpu",

@@ -216,9 +216,17 @@ def main() -> None:
     parser.add_argument("--work-dir", type=Path, default=REPO / "benchmarks/work/scale")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks/work/scale.json")
     parser.add_argument("--timeout-s", type=int, default=3 * 3600)
+    parser.add_argument("--report", action="store_true",
+                        help="print the tables of what --out holds, run nothing")
     args = parser.parse_args()
+    if args.report:
+        results = json.loads(args.out.read_text())
+        _print_table(results)
+        _print_growth(results)
+        return
     sys.path.insert(0, str(REPO))
 
+    args.work_dir = args.work_dir.resolve()  # the config names files by absolute path
     args.work_dir.mkdir(parents=True, exist_ok=True)
     results = json.loads(args.out.read_text()) if args.out.exists() else []
     done = {(r["rows"], r["runner"], r["stage"]) for r in results}
@@ -257,6 +265,26 @@ def main() -> None:
                     print(json.dumps(results[-1]), flush=True)
             shutil.rmtree(work / "out")  # GBs at 3M; the figures are in --out
     _print_table(results)
+    _print_growth(results)
+
+
+def _print_growth(results: list[dict]) -> None:
+    """Per runner and stage: the largest worker's peak at the largest size over the smallest,
+    and the runner process's extra bytes per extra row between them."""
+    print("\n| runner | stage | rows | worker peak ratio | runner bytes per row |")
+    print("|---|---|---|---|---|")
+    for runner in sorted({r["runner"] for r in results}):
+        for stage in STAGES:
+            runs = sorted((r for r in results if r["runner"] == runner and r["stage"] == stage),
+                          key=lambda r: r["rows"])
+            if len(runs) < 2:
+                continue
+            small, large = runs[0], runs[-1]
+            per_row = ((large["runner_peak_mib"] - small["runner_peak_mib"]) * 2**20
+                       / (large["rows"] - small["rows"]))
+            print(f"| {runner} | {stage} | {small['rows']:,} → {large['rows']:,} | "
+                  f"{(large['worker_peak_mib'] or 0) / (small['worker_peak_mib'] or 1):.2f} | "
+                  f"{per_row:,.0f} |")
 
 
 def _print_table(results: list[dict]) -> None:

@@ -1,6 +1,7 @@
 """QGen stage: `synthetic_queries` (grade-conditioned queries per document, judged by a grade
-classifier) and `dead_letter_qgen`. The trained generator and classifier live in a model folder
-versioned by their training inputs, settings and training code, so a rebuild reuses them."""
+classifier) and `dead_letter_qgen`. The trained generator and classifier each live in a model
+folder versioned by what can change that model alone (its training inputs, settings, base
+weights and training code), so a rebuild reuses each one it can."""
 
 from dataclasses import dataclass
 
@@ -19,19 +20,29 @@ from pipelines.stages.planning import (
 from transforms.embed.encoder import DEFAULT_ENCODER, EncoderUnavailable, encoder_identity
 from transforms.publish import store, versioning
 from transforms.publish.transform import DatasetOutput, Publish
-from transforms.qgen import training as model_training
+from transforms.qgen import classifier as classifier_code
+from transforms.qgen import generator as generator_code
+from transforms.qgen.classifier import ClassifierTraining
+from transforms.qgen.generator import DEFAULT_GENERATOR, GeneratorTraining
 from transforms.qgen.grades import GradeScheme
-from transforms.qgen.models import DEFAULT_GENERATOR, TrainSettings
-from transforms.qgen.training import QgenTrainingSettings
+from transforms.qgen.training import TrainSettings
 from transforms.qgen.transform import GenerateFromJudgements, QgenSettings
 from transforms.settings import settings_from
 
 QUERIES = "synthetic_queries"
 DEAD_LETTER = "dead_letter_qgen"
-# The config keys that can change the trained models (the rest only shape generation).
-TRAINING_KEYS = ("grades", "mode", "generator", "classifier", "train_steps", "classifier_steps",
-                 "train_batch_size", "lr", "classifier_lr", "max_document_tokens",
-                 "max_query_tokens", "max_train_triples", "train_threads", "device")
+# The config keys that can change each trained model (the rest only shape generation). The
+# grade names reach the generator through its conditioned inputs, the ratings through which
+# judgements become which grade (and so the training triples of both).
+TRAINING_KEYS = {
+    "generator": ("grades", "mode", "generator", "train_steps", "train_batch_size", "lr",
+                  "max_document_tokens", "max_query_tokens", "max_train_triples",
+                  "train_threads", "device"),
+    "classifier": ("grades", "classifier", "classifier_steps", "train_batch_size",
+                   "classifier_lr", "max_document_tokens", "max_query_tokens",
+                   "max_train_triples", "train_threads", "device"),
+}
+MODEL_CODE = {"generator": generator_code.__name__, "classifier": classifier_code.__name__}
 
 
 @dataclass(frozen=True)
@@ -61,8 +72,8 @@ def train_seed(config: RebuildConfig) -> int:
     return config.seed if settings.train_seed is None else settings.train_seed
 
 
-def models_folder(config: RebuildConfig, version: str) -> str:
-    return store.join(config.root, ".models", "qgen", version)
+def models_folder(config: RebuildConfig, model: str, version: str) -> str:
+    return store.join(config.root, ".models", "qgen", model, version)
 
 
 class QgenStage(Stage[QgenPlan]):
@@ -92,17 +103,18 @@ class QgenStage(Stage[QgenPlan]):
         require_device("qgen", settings.device)
         identities = {"generator_base": _identity(settings.generator, "generator"),
                       "classifier_base": _identity(settings.classifier, "classifier")}
-        training = {key: getattr(settings, key) for key in TRAINING_KEYS}
-        # The models depend on the training code, not on how their queries are generated,
-        # filtered or published.
-        model_version = versioning.version_id(
-            "qgen_models", "qgen",
-            {"training": training, "seed": train_seed(config), **identities}, [],
-            {p.dataset: p.version for p in (judgements, documents)},
-            versioning.code_version(model_training.__name__))
-        models = {"generator": f"{settings.generator}@{model_version}",
-                  "classifier": f"{settings.classifier}@{model_version}",
-                  "models_folder": models_folder(config, model_version)}
+        models = {}
+        for model, keys in TRAINING_KEYS.items():
+            # Each model depends on its own training code, not on the other model's, nor on
+            # how queries are generated, filtered or published.
+            version = versioning.version_id(
+                f"qgen_{model}", "qgen",
+                {"training": {key: getattr(settings, key) for key in keys},
+                 "seed": train_seed(config), "base": identities[f"{model}_base"]}, [],
+                {p.dataset: p.version for p in (judgements, documents)},
+                versioning.code_version(MODEL_CODE[model]))
+            models[model] = f"{getattr(settings, model)}@{version}"
+            models[f"{model}_folder"] = models_folder(config, model, version)
         section = {"qgen": settings.model_dump(), "seed": config.seed, **identities}
         parents = [judgements, documents] + ([target] if target.dataset != documents.dataset
                                              else [])
@@ -118,18 +130,20 @@ class QgenStage(Stage[QgenPlan]):
         scheme = GradeScheme(tuple(settings.grades.items()))
         qgen = settings_from(
             settings, QgenSettings, scheme=scheme,
-            training=settings_from(
-                settings, QgenTrainingSettings, grades=tuple(scheme.names),
+            generator_training=GeneratorTraining(
+                base=settings.generator, conditioned=settings.mode == "conditioned",
                 threads=settings.train_threads,
-                conditioned=settings.mode == "conditioned",
-                generator_settings=settings_from(
-                    settings, TrainSettings, steps=settings.train_steps,
-                    batch_size=settings.train_batch_size, seed=seed),
-                classifier_settings=settings_from(
-                    settings, TrainSettings, steps=settings.classifier_steps,
-                    batch_size=settings.train_batch_size, lr=settings.classifier_lr,
-                    seed=seed)),
-            models=spec.models["models_folder"], generator_identity=spec.models["generator"],
+                settings=settings_from(settings, TrainSettings, steps=settings.train_steps,
+                                       batch_size=settings.train_batch_size, seed=seed)),
+            classifier_training=ClassifierTraining(
+                base=settings.classifier, grades=tuple(scheme.names),
+                threads=settings.train_threads,
+                settings=settings_from(settings, TrainSettings, steps=settings.classifier_steps,
+                                       batch_size=settings.train_batch_size,
+                                       lr=settings.classifier_lr, seed=seed)),
+            generator_folder=spec.models["generator_folder"],
+            classifier_folder=spec.models["classifier_folder"],
+            generator_identity=spec.models["generator"],
             target_rows=plan.target.manifest["splits"][settings.target_split]["rows"],
             seed=config.seed, judgements=plan.judgements.dataset,
             judgements_version=plan.judgements.version, target=plan.target.dataset,

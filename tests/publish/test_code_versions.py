@@ -10,13 +10,14 @@ from pipelines.stages import STAGES
 from schemas import datasets
 from transforms.publish import versioning
 
-MODELS = "qgen models"
+GENERATOR, CLASSIFIER = "qgen generator", "qgen classifier"
 
 
 def _versions() -> dict[str, str]:
     found = {name: versioning.code_version(stage.code_module, stage.kinds)
              for name, stage in STAGES.items()}
-    found[MODELS] = versioning.code_version("transforms.qgen.training")
+    found[GENERATOR] = versioning.code_version("transforms.qgen.generator")
+    found[CLASSIFIER] = versioning.code_version("transforms.qgen.classifier")
     return found
 
 
@@ -33,11 +34,14 @@ def project_copy(tmp_path, monkeypatch):
 @pytest.mark.parametrize("path, changed", [
     ("transforms/ingest/readers.py", {"ingest"}),
     ("transforms/embed/handler.py", {"embed"}),
-    ("transforms/embed/encoder.py", {"embed", "distill", "qgen", MODELS}),
+    ("transforms/embed/encoder.py", {"embed", "distill", "qgen", GENERATOR, CLASSIFIER}),
     ("transforms/vector_join.py", {"prune", "distill"}),
     ("transforms/dead_letters.py", {"ingest", "prune", "distill", "qgen"}),
     ("transforms/qgen/transform.py", {"qgen"}),
-    ("transforms/qgen/models.py", {"qgen", MODELS}),
+    ("transforms/qgen/generator.py", {"qgen", GENERATOR}),
+    ("transforms/qgen/classifier.py", {"qgen", CLASSIFIER}),
+    ("transforms/qgen/training.py", {"qgen", GENERATOR, CLASSIFIER}),
+    ("transforms/qgen/sampling.py", {"qgen", GENERATOR}),
     ("transforms/publish/transform.py", {"ingest", "embed", "prune", "distill", "qgen"}),
     ("pipelines/stages/prune.py", {"prune"}),
     ("pipelines/config.py", set()),

@@ -38,16 +38,17 @@ def test_filters_drop_empty_duplicate_and_copied_queries_with_reasons():
 
 
 def _settings(conditioned: bool):
-    from transforms.qgen.models import TrainSettings
-    from transforms.qgen.training import QgenTrainingSettings
+    from transforms.qgen.classifier import ClassifierTraining
+    from transforms.qgen.generator import GeneratorTraining
+    from transforms.qgen.training import TrainSettings
     from transforms.qgen.transform import QgenSettings
 
     train = TrainSettings(steps=1, batch_size=1, lr=1e-4, seed=0, device="cpu",
                           max_document_tokens=128, max_query_tokens=16)
     return QgenSettings(
-        scheme=SCHEME, training=QgenTrainingSettings("g", "c", tuple(SCHEME.names), conditioned,
-                                                     train, train, 1),
-        models="/m", generator_identity="g@v", queries_per_grade=2, top_k=50, top_p=0.95,
+        scheme=SCHEME, generator_training=GeneratorTraining("g", conditioned, train, 1),
+        classifier_training=ClassifierTraining("c", tuple(SCHEME.names), train, 1),
+        generator_folder="/g", classifier_folder="/c", generator_identity="g@v", queries_per_grade=2, top_k=50, top_p=0.95,
         temperature=1.0, batch_size=8, length_sort_batches=1, max_train_triples=10,
         threads=None,
         target_rows=1, drop_copied=True,

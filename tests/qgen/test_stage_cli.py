@@ -47,19 +47,31 @@ def test_example_judgements_train_and_generate(example_config, tiny_models, caps
         queries["grade"] == queries["classifier_grade"]).to_list()
     assert queries["generator"].unique().to_list() == [manifest["models"]["generator"]]
     assert (folder / "grade_confusion.png").read_bytes()[:4] == b"\x89PNG"
-    models = Path(manifest["models"]["models_folder"])
-    assert (models / "COMPLETE.json").exists() and (models / "generator").is_dir()
+    for model in ("generator", "classifier"):
+        folder = Path(manifest["models"][f"{model}_folder"])
+        assert (folder / "COMPLETE.json").exists() and (folder / model).is_dir()
 
     # Another filter setting reuses the trained models: nothing is trained again.
     config.write_text(config.read_text().replace("faithfulness: annotate",
                                                  "faithfulness: filter"))
     assert main(["rebuild", str(config)]) == 0
     err = capsys.readouterr().err
-    assert "reusing the models trained earlier" in err and "generator step" not in err
+    assert "reusing the generator trained earlier" in err and "generator step" not in err
+    assert "reusing the classifier trained earlier" in err and "classifier step" not in err
     filtered = pl.read_parquet(_latest(root, "synthetic_queries") / "data" / "*.parquet")
     assert filtered["faithful"].all()
     drops = json.loads((_latest(root, "synthetic_queries") / "manifest.json").read_text())
     assert drops["drop_counts"].get("unfaithful", 0) == queries.height - filtered.height
+
+    # A classifier setting retrains the classifier alone; the generator is reused.
+    config.write_text(config.read_text().replace("classifier_steps: 8", "classifier_steps: 6"))
+    assert main(["rebuild", str(config)]) == 0
+    err = capsys.readouterr().err
+    assert "reusing the generator trained earlier" in err and "generator step" not in err
+    assert "qgen: classifier step 6/6" in err
+    retrained = json.loads((_latest(root, "synthetic_queries") / "manifest.json").read_text())
+    assert retrained["models"]["generator"] == drops["models"]["generator"]
+    assert retrained["models"]["classifier"] != drops["models"]["classifier"]
 
 
 def test_ratings_without_a_grade_go_to_dead_letter(example_config, tiny_models, capsys):
@@ -98,7 +110,7 @@ def test_pinned_train_seed_samples_other_seeds_from_the_same_models(example_conf
     config.write_text(config.read_text().replace("seed: 13", "seed: 14", 1))
     assert main(["rebuild", str(config)]) == 0
     err = capsys.readouterr().err
-    assert "reusing the models trained earlier" in err and "generator step" not in err
+    assert "reusing the generator trained earlier" in err and "generator step" not in err
     second = json.loads((_latest(root, "synthetic_queries") / "manifest.json").read_text())
     assert second["version"] != first["version"]
     assert second["models"] == first["models"]
@@ -125,7 +137,8 @@ def test_training_holds_at_most_max_train_triples_the_same_sample_on_any_runner(
     hashes = []
     for root in (config.parent / "out", config.parent / "other"):
         manifest = json.loads((_latest(root, "synthetic_queries") / "manifest.json").read_text())
-        models = Path(manifest["models"]["models_folder"])
-        assert json.loads((models / "COMPLETE.json").read_text())["triples"] == 100
+        for model in ("generator", "classifier"):
+            folder = Path(manifest["models"][f"{model}_folder"])
+            assert json.loads((folder / "COMPLETE.json").read_text())["triples"] == 100
         hashes.append(manifest["content_hash"])
     assert hashes[0] == hashes[1], "the same sample trains the same models on either runner"

@@ -19,12 +19,13 @@ from transforms.dead_letters import later_stage_dead_letter, reason_count
 from transforms.progress import ProgressLog
 from transforms.publish.reading import ReadPublished
 from transforms.qgen.chart import confusion_png
+from transforms.qgen.classifier import ClassifierTraining, GradeClassifier, train_classifier
 from transforms.qgen.diagnostics import classifier_warnings
 from transforms.qgen.filters import Generated, filter_document_queries
+from transforms.qgen.generator import Generator, GeneratorTraining, train_generator
 from transforms.qgen.grades import GradeScheme, UnknownGrade, generator_input
-from transforms.qgen.models import Generator, GradeClassifier
 from transforms.qgen.sampling import row_seed
-from transforms.qgen.training import QgenTrainingSettings, Triple, train_models, triple_priority
+from transforms.qgen.training import Triple, triple_priority
 
 DEAD_LETTER = "dead_letter"
 DROPS = "drops"
@@ -33,8 +34,11 @@ DROPS = "drops"
 @dataclass(frozen=True)
 class QgenSettings:
     scheme: GradeScheme
-    training: QgenTrainingSettings
-    models: str  # model folder (any Beam filesystem)
+    generator_training: GeneratorTraining
+    classifier_training: ClassifierTraining
+    # each model's own versioned folder (any Beam filesystem)
+    generator_folder: str
+    classifier_folder: str
     generator_identity: str
     queries_per_grade: int
     top_k: int
@@ -55,11 +59,11 @@ class QgenSettings:
 
     @property
     def conditioned(self) -> bool:
-        return self.training.conditioned
+        return self.generator_training.conditioned
 
     @property
     def device(self) -> str:
-        return self.training.generator_settings.device
+        return self.generator_training.settings.device
 
     @property
     def generator_inputs(self) -> int:
@@ -117,15 +121,20 @@ class JudgementTriples(beam.PTransform):
 
 
 class TrainModelsFn(beam.DoFn):
-    """One element in, the model folder out, after training (or finding) both models."""
+    """One element in, the model folders out, after training (or finding) each model in its
+    own versioned folder: a change to one model's version retrains only that one."""
 
     def __init__(self, settings: QgenSettings) -> None:
         self._settings = settings
 
     def process(self, _, triples):  # at most max_train_triples, a seeded sample
-        info = train_models(list(triples), self._settings.training, self._settings.models)
-        Metrics.counter("qgen", "training_triples").inc(info["triples"])
-        yield self._settings.models
+        s = self._settings
+        triples = list(triples)
+        generator = train_generator(triples, s.generator_training, s.generator_folder)
+        classifier = train_classifier(triples, s.classifier_training, s.classifier_folder)
+        Metrics.counter("qgen", "training_triples").inc(
+            max(generator["triples"], classifier["triples"]))
+        yield s.generator_folder, s.classifier_folder
 
 
 class _GenerationInputsFn(beam.DoFn):
@@ -170,12 +179,12 @@ class GeneratorModelHandler(ModelHandler):
         self._progress = ProgressLog("qgen: generated for", "inputs",
                                      total=self._settings.generator_inputs)
         _use_threads(self._settings.threads)
-        return Generator.load(model_store.local_folder(self._settings.models, "generator"),
-                              self._settings.device)
+        folder = model_store.local_folder(self._settings.generator_folder, "generator")
+        return Generator.load(folder, self._settings.device)
 
     def run_inference(self, batch, model, inference_args=None):
         s = self._settings
-        training = s.training.generator_settings
+        training = s.generator_training.settings
         queries = model.generate([source for source, _ in batch], [seed for _, seed in batch],
                                  s.queries_per_grade, top_k=s.top_k, top_p=s.top_p,
                                  temperature=s.temperature,
@@ -197,12 +206,12 @@ class ClassifierModelHandler(ModelHandler):
 
     def load_model(self) -> GradeClassifier:
         _use_threads(self._settings.threads)
-        return GradeClassifier.load(model_store.local_folder(self._settings.models, "classifier"),
-                                    self._settings.device)
+        folder = model_store.local_folder(self._settings.classifier_folder, "classifier")
+        return GradeClassifier.load(folder, self._settings.device)
 
     def run_inference(self, batch, model, inference_args=None):
         predictions = model.predict([q for q, _ in batch], [d for _, d in batch],
-                                    self._settings.training.generator_settings.pair_tokens)
+                                    self._settings.classifier_training.settings.pair_tokens)
         return [PredictionResult(pair, prediction) for pair, prediction in zip(batch, predictions)]
 
     def get_metrics_namespace(self) -> str:
@@ -270,7 +279,7 @@ class GenerateQueries(beam.PTransform):
     """Target documents -> {queries (synthetic_queries rows), drops, dead_letters, chart,
     warnings}.
 
-    `models_ready`: a one-element PCollection (the model folder) that generation waits for."""
+    `models_ready`: a one-element PCollection (the model folders) that generation waits for."""
 
     def __init__(self, settings: QgenSettings, models_ready: beam.PCollection) -> None:
         super().__init__(label="Generate queries")
@@ -343,7 +352,7 @@ class GenerateFromJudgements(beam.PTransform):
         # hash, the same set on any runner (a combine keeps the top per worker, then merges).
         sampled = triples["triples"] | "Sample training triples" >> beam.combiners.Top.Of(
             s.max_train_triples, key=functools.partial(
-                triple_priority, seed=s.training.generator_settings.seed))
+                triple_priority, seed=s.generator_training.settings.seed))
         models_ready = (pbegin
                         | "One training" >> beam.Create([None])
                         | "Train or reuse models" >> beam.ParDo(

@@ -1,18 +1,12 @@
-"""The two models QGen trains on labelled (query, document, grade) triples. Free of Beam.
-
-- generator: a seq2seq model, `generator_input(document, grade)` -> query. The default
-  (`minilm-encoder-decoder`) is an encoder-decoder warm-started from the bundled all-MiniLM-L6-v2
-  weights on both sides; its cross-attention starts untrained. Any seq2seq model folder or cached
-  Hugging Face id works instead.
-- classifier: a cross-encoder (query, document) -> grade, fine-tuned from a sequence encoder
-  (default: the bundled MiniLM); it judges whether a generated query is faithful to its grade.
+"""The query generator QGen trains on (query, document, grade) triples: a seq2seq model,
+`generator_input(document, grade)` -> query. The default (`minilm-encoder-decoder`) is an
+encoder-decoder warm-started from the bundled all-MiniLM-L6-v2 weights on both sides; its
+cross-attention starts untrained. Any seq2seq model folder or cached Hugging Face id works
+instead. Free of Beam; versioned by this module and what it imports.
 """
 
-import random
-from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from transforms.embed.encoder import (
@@ -21,50 +15,11 @@ from transforms.embed.encoder import (
     EncoderUnavailable,
     resolve_encoder,
 )
-from transforms.progress import StepProgress
+from transforms.qgen.grades import generator_input
 from transforms.qgen.sampling import row_seed, sample_next_tokens
+from transforms.qgen.training import TrainSettings, Triple, final_loss, train_into, train_loop
 
 DEFAULT_GENERATOR = "minilm-encoder-decoder"
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    steps: int
-    batch_size: int
-    lr: float
-    seed: int
-    device: str
-    max_document_tokens: int
-    max_query_tokens: int
-
-    @property
-    def pair_tokens(self) -> int:
-        """Token limit of a (query, document) pair for the classifier."""
-        return self.max_document_tokens + self.max_query_tokens
-
-
-def _train(model: torch.nn.Module, loss_of: Callable[[list[int]], torch.Tensor], n_examples: int,
-           settings: TrainSettings, what: str) -> list[float]:
-    """AdamW with linear decay over `steps` random mini-batches (seeded); logs progress with ETA
-    (loss: mean of the last 20 batches) every 10 s. `loss_of(indices)` computes a batch's loss."""
-    rng = random.Random(settings.seed)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=0.01)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimiser, lambda step: 1.0 - step / max(settings.steps, 1))
-    model.train()
-    losses = []
-    progress = StepProgress(f"qgen: {what}", settings.steps)
-    for step in range(1, settings.steps + 1):
-        loss = loss_of([rng.randrange(n_examples) for _ in range(settings.batch_size)])
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimiser.step()
-        schedule.step()
-        losses.append(float(loss.detach()))
-        progress.step(step, float(np.mean(losses[-20:])))
-    model.eval()
-    return losses
 
 
 class Generator:
@@ -135,7 +90,7 @@ class Generator:
             labels[labels == pad] = -100  # padding is not a target
             return self.model(**inputs, labels=labels).loss
 
-        return _train(self.model, loss_of, len(sources), settings, "generator")
+        return train_loop(self.model, loss_of, len(sources), settings, "generator")
 
     @torch.inference_mode()
     def generate(self, sources: list[str], seeds: list[int], n: int, *, top_k: int,
@@ -175,72 +130,22 @@ class Generator:
         return [texts[i * n:(i + 1) * n] for i in range(len(sources))]
 
 
-class GradeClassifier:
-    """A cross-encoder over (query, document) pairs with one output per grade."""
+@dataclass(frozen=True)
+class GeneratorTraining:
+    base: str  # base model name
+    conditioned: bool  # grade-conditioned inputs, or the document alone
+    settings: TrainSettings
+    threads: int  # torch threads: the same seed gives the same weights only with the same count
 
-    def __init__(self, model, tokenizer, grades: list[str], device: str = "cpu") -> None:
-        self.model = model.to(device).eval()
-        self.tokenizer = tokenizer
-        self.grades = grades
-        self.device = device
 
-    @classmethod
-    def base(cls, name: str, grades: list[str], seed: int,
-             device: str = "cpu") -> "GradeClassifier":
-        """A new grade head on a sequence encoder (offline); the head starts from `seed`."""
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+def train_generator(triples: list[Triple], training: GeneratorTraining, folder: str) -> dict:
+    """Train (or reuse) the generator in `folder`; returns its record (COMPLETE.json)."""
+    def fit(triples: list[Triple]) -> tuple[Generator, dict]:
+        settings = training.settings
+        generator = Generator.base(training.base, settings.seed, settings.device)
+        sources = [generator_input(t.document, t.grade if training.conditioned else None)
+                   for t in triples]
+        losses = generator.train(sources, [t.query for t in triples], settings)
+        return generator, {"base": training.base, "final_loss": final_loss(losses)}
 
-        torch.manual_seed(seed)
-        location = resolve_encoder(name)
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(location, **LOCAL_ONLY)
-            model = AutoModelForSequenceClassification.from_pretrained(
-                location, num_labels=len(grades), **LOCAL_ONLY,
-                id2label=dict(enumerate(grades)), label2id={g: i for i, g in enumerate(grades)})
-        except (OSError, ValueError) as error:
-            raise EncoderUnavailable(f"classifier {name!r} cannot be loaded offline: "
-                                     f"{error}") from None
-        return cls(model, tokenizer, grades, device)
-
-    @classmethod
-    def load(cls, folder: str, device: str = "cpu") -> "GradeClassifier":
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-        model = AutoModelForSequenceClassification.from_pretrained(folder, **LOCAL_ONLY)
-        grades = [model.config.id2label[i] for i in range(model.config.num_labels)]
-        return cls(model, AutoTokenizer.from_pretrained(folder, **LOCAL_ONLY), grades,
-                   device)
-
-    def save(self, folder: str) -> None:
-        self.model.save_pretrained(folder)
-        self.tokenizer.save_pretrained(folder)
-
-    def _encode(self, queries: list[str], documents: list[str], max_tokens: int):
-        return self.tokenizer(queries, documents, padding=True, truncation="only_second",
-                              max_length=max_tokens, return_tensors="pt").to(self.device)
-
-    def train(self, queries: list[str], documents: list[str], grades: list[str],
-              settings: TrainSettings) -> list[float]:
-        torch.manual_seed(settings.seed)
-        labels = torch.tensor([self.grades.index(g) for g in grades])
-        def loss_of(indices: list[int]) -> torch.Tensor:
-            batch = self._encode([queries[i] for i in indices], [documents[i] for i in indices],
-                                 settings.pair_tokens)
-            return self.model(**batch, labels=labels[indices].to(self.device)).loss
-
-        return _train(self.model, loss_of, len(queries), settings, "classifier")
-
-    @torch.inference_mode()
-    def probabilities(self, queries: list[str], documents: list[str],
-                      max_tokens: int) -> torch.Tensor:
-        """(pairs, grades) probabilities, on the CPU."""
-        logits = self.model(**self._encode(queries, documents, max_tokens)).logits
-        return logits.float().softmax(-1).cpu()
-
-    def predict(self, queries: list[str], documents: list[str],
-                max_tokens: int) -> list[tuple[str, float]]:
-        """(predicted grade, its probability) per pair."""
-        probabilities = self.probabilities(queries, documents, max_tokens)
-        best = probabilities.argmax(-1)
-        return [(self.grades[int(i)], float(probabilities[row, i]))
-                for row, i in enumerate(best)]
+    return train_into(folder, "generator", triples, training.threads, fit)
