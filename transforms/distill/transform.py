@@ -134,7 +134,6 @@ class DistillInputs:
         return min(self.source_rows, self.max_real_texts)
 
 
-
 def _record_id(record: dict) -> str:
     return record["id"]
 
