@@ -7,6 +7,7 @@ import polars as pl
 import pytest
 
 from pipelines.cli import main
+from transforms.prune import transform as prune_transform
 from transforms.publish import store
 
 KITCHEN = {"cookware", "small_appliances", "cutlery", "tableware", "storage"}
@@ -103,6 +104,32 @@ def test_bad_target_rows_go_to_dead_letter(tmp_path, capsys):
     pruned = pl.read_parquet(_latest(root, "pruned_source") / "data" / "*.parquet")
     assert set(pruned["label"]) == {"pans"}
     capsys.readouterr()
+
+
+@pytest.mark.parametrize("scale", ["", "scale: {broadcast_join_max_rows: 0}"],
+                         ids=["broadcast", "shuffle"])
+def test_a_step_that_loses_rows_fails_the_publish(tmp_path, capsys, monkeypatch, scale):
+    """Rows lost inside the run (a bug) fail the row accounting: nothing is promoted."""
+    config = _write_config(tmp_path, ("non-stick frying pan,pans\nstainless steel saucepan,pans\n"
+                                      "garden hose reel,garden\nleaf rake for the lawn,garden\n"),
+                           "a frying pan to fry eggs in,cook\n", "retain_classes: 1")
+    config.write_text(config.read_text() + scale + "\n")
+    for fn in (prune_transform._KeepRowFn, prune_transform._KeepJoinedRowsFn):
+        def lossy(self, *args, _process=fn.process, **kwargs):
+            for item in _process(self, *args, **kwargs):
+                if not (isinstance(item, dict) and item["text"] == "non-stick frying pan"):
+                    yield item
+        monkeypatch.setattr(fn, "process", lossy)
+    assert main(["rebuild", str(config)]) == 3
+    err = capsys.readouterr().err
+    assert ("prune: rows do not add up: source rows read again to publish: 4, but kept 1 + "
+            "pruned_class 2 + source_dead_letters 0 = 3 (+1 unaccounted for)") in err, err
+    assert "Traceback" not in err
+    assert store.latest_version(str(tmp_path / "out"), "pruned_source") is None
+    monkeypatch.undo()
+    assert main(["rebuild", str(config)]) == 0
+    pruned = pl.read_parquet(_latest(tmp_path / "out", "pruned_source") / "data" / "*.parquet")
+    assert sorted(pruned["text"]) == ["non-stick frying pan", "stainless steel saucepan"]
 
 
 # A config error is exit 2 before any work; a prune plan error comes after ingest and embed

@@ -130,14 +130,16 @@ class PruneStage(Stage[PrunePlan]):
         result = pipeline | PruneForTarget(
             pruning, source.files(config.root, [settings.source_split]),
             target.files(config.root, [settings.target_split]),
-            plan.embeddings.files(config.root), plan.join)
+            plan.embeddings.files(config.root), plan.join,
+            source.manifest["splits"][settings.source_split]["rows"],
+            target.manifest["splits"][settings.target_split]["rows"])
         pipeline | Publish("prune", plan.to_publish([
             DatasetOutput(plan.spec(PRUNED), {"train": result["kept"]}, result["kept_drops"]),
             DatasetOutput(plan.spec(RANKING), {"train": result["ranking"]},
                           attachments=result["chart"]),
             DatasetOutput(plan.spec(DEAD_LETTER), {"train": result["dead_letters"]},
                           result["dead_letter_reasons"]),
-        ]))
+        ]), gates=result["problems"])
 
 
 STAGE = PruneStage()

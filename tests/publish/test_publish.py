@@ -63,6 +63,16 @@ def test_failed_validation_promotes_nothing_and_keeps_the_report(tmp_path):
     assert report["success"] is False
 
 
+def test_staged_files_that_lost_rows_promote_nothing(tmp_path, monkeypatch):
+    from transforms.publish import transform
+
+    monkeypatch.setattr(transform, "_file_rows", lambda path: 9)  # as if a writer lost rows
+    with pytest.raises(Exception, match=r"docs@v1: the staged files hold 9 rows but the stage "
+                                        r"produced 20 .*nothing was promoted"):
+        _publish([(_spec(tmp_path, "docs", "v1", "r1"), GOOD)])
+    assert store.latest_version(str(tmp_path), "docs") is None
+
+
 def test_crash_between_write_and_promote_leaves_no_visible_version(tmp_path, monkeypatch):
     def crash(*args, **kwargs):
         raise RuntimeError("injected crash before promote")

@@ -31,6 +31,7 @@ from transforms.prune.surrogates import (
     spherical_kmeans,
 )
 from transforms.publish.reading import ReadPublished, ReadVectors
+from transforms.row_accounting import CheckRowBalances, RowBalance
 from transforms.seeded_sample import sample_priority
 from transforms.text_keys import text_hash
 from transforms.vector_join import AttachEmbeddings, RecordGroup, VectorJoin, slim_document
@@ -366,20 +367,41 @@ class PruneForTarget(beam.PTransform):
 
     Applied to the pipeline. Output dict: `kept` (source rows of kept classes) with `kept_drops`
     (what happened to the other source rows), `ranking` rows, `chart`, `dead_letters` with
-    `dead_letter_reasons`.
+    `dead_letter_reasons`, and `problems`: one per row count that does not add up (see
+    `_balances`), for Publish's gates.
     """
 
     # What pruned_source counts of the dead letters: only what happened to source rows.
     SOURCE_REASONS = ("missing_embedding", "missing_label")
 
     def __init__(self, settings: PruneSettings, source_files: list[str],
-                 target_files: list[str], vector_files: list[str], join: VectorJoin) -> None:
+                 target_files: list[str], vector_files: list[str], join: VectorJoin,
+                 source_rows: int, target_rows: int) -> None:
+        """`source_rows`, `target_rows`: what the inputs' manifests say their files hold."""
         super().__init__(label=f"Prune {settings.source} for {settings.target} on vectors")
         self._settings = settings
         self._source_files = source_files
         self._target_files = target_files
         self._vector_files = vector_files
         self._join = join
+        self._rows = {"source": source_rows, "target": target_rows}
+
+    def _balances(self) -> tuple[RowBalance, ...]:
+        """Every source row is kept, pruned or a dead letter; every record met its vector or
+        is a dead letter; every read gives what the manifest says."""
+        balances = []
+        for role in ("source", "target"):
+            balances += [
+                RowBalance(f"{role} rows in the manifest", (f"{role}_read",),
+                           expected=self._rows[role]),
+                RowBalance(f"{role} rows read to pair with vectors",
+                           (f"{role}_paired", f"{role}_without_vector"), total=f"{role}_read")]
+        return (*balances,
+                RowBalance("source rows in the manifest", ("source_read_again",),
+                           expected=self._rows["source"]),
+                RowBalance("source rows read again to publish",
+                           ("kept", "pruned_class", "source_dead_letters"),
+                           total="source_read_again"))
 
     def expand(self, pbegin):
         s = self._settings
@@ -397,17 +419,26 @@ class PruneForTarget(beam.PTransform):
         result = attached["source"] | PruneSource(s, attached["target"], domains)
         clustered = (pbegin | ReadVectors(self._vector_files, "to cluster")
                      if s.mode == "feature" else None)
-        pruned = (pbegin | ReadPublished(self._source_files, "source rows to publish")
-                  | KeepSourceRows(s, result, attached, self._join, clustered))
+        read_again = pbegin | ReadPublished(self._source_files, "source rows to publish")
+        pruned = read_again | KeepSourceRows(s, result, attached, self._join, clustered)
         dead = ((attached["dead_letters"], result["dead_letters"])
                 | "All prune dead letters" >> beam.Flatten())
-        counted = self.SOURCE_REASONS
+        reasons = self.SOURCE_REASONS
         source_reasons = (
             dead
             | "Source dead letters" >> beam.Filter(
-                lambda r: r["source"] == s.source and r["reason"] in counted)
+                lambda r: r["source"] == s.source and r["reason"] in reasons)
             | "Key source dead letters by reason" >> beam.Map(reason_count))
+        counted = {"source_read_again": read_again, "kept": pruned["kept"],
+                   "pruned_class": pruned["drops"], "source_dead_letters": source_reasons}
+        for role in ("source", "target"):
+            counted[f"{role}_read"] = read[role]
+            counted[f"{role}_paired"] = attached[role]
+            counted[f"{role}_without_vector"] = attached["missing"] | (
+                f"{role.capitalize()} records without vector" >> beam.Filter(
+                    lambda item, role=role: item[0] == role))
         return {
+            "problems": pbegin | CheckRowBalances("prune", counted, self._balances()),
             "kept": pruned["kept"],
             "kept_drops": (source_reasons, pruned["drops"]) | "Pruned source drops" >> beam.Flatten(),
             "ranking": result["ranking"], "chart": result["chart"], "dead_letters": dead,

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import apache_beam as beam
+import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from schemas.datasets import contract_for
@@ -118,7 +119,14 @@ class ValidateStagedFn(beam.DoFn):
         contract = contract_for(spec.kind)
         staged_paths = sorted(written)
         by_split = {s.split: s for s in summaries}
-        summary = merged_report(contract, sum(s.rows for s in summaries), row_tallies,
+        produced = sum(s.rows for s in summaries)
+        in_files = sum(_file_rows(p) for p in staged_paths)
+        if in_files != produced:  # a writer lost or repeated rows: never publish that
+            raise PublishError(
+                f"publish failed: {spec.dataset}@{spec.version}: the staged files hold "
+                f"{in_files:,} rows but the stage produced {produced:,} (a bug, not bad input: "
+                "please report it with this run's log); nothing was promoted")
+        summary = merged_report(contract, produced, row_tallies,
                                 [tally for _, tally in sorted(unique_tallies)])
         store.write_json(store.join(spec.staging, "validation.json"), summary.report)
         files = [_relative(spec.staging, p) for p in staged_paths]
@@ -162,6 +170,12 @@ def _file_sizes(paths: list[str]) -> dict[str, int]:
         return {}
     return {path: sum(m.size_in_bytes for m in result.metadata_list)
             for path, result in zip(paths, FileSystems.match(paths), strict=True)}
+
+
+def _file_rows(path: str) -> int:
+    """Rows of a Parquet file, from its footer."""
+    with FileSystems.open(path) as handle:
+        return pq.ParquetFile(handle).metadata.num_rows
 
 
 def _write_attachment(attachment: tuple[str, bytes], staging: str) -> str:
