@@ -28,6 +28,7 @@ def test_pipeline_counts_empty_and_full_collections():
                    "kept": pipeline | "kept" >> beam.Create(range(3)),
                    "dropped": pipeline | "dropped" >> beam.Create([])}
         problems = pipeline | CheckRowBalances("test", counted, BALANCES)
-        expected = ("test: rows do not add up: rows read: 5, but kept 3 + dropped 0 = 3 (+2 "
-                    "unaccounted for) (a bug, not bad input: please report it with this run's log)")
+        expected = ("test: rows do not add up (a bug, not bad input: please report it with "
+                    "this run's log): rows read: 5, but kept 3 + dropped 0 = 3 (+2 unaccounted "
+                    "for)")
         assert_that(problems, equal_to([expected]))

@@ -35,8 +35,8 @@ def unbalanced(balances: tuple[RowBalance, ...], counts: dict[str, int]) -> list
 
 
 class CheckRowBalances(beam.PTransform):
-    """Counts every named PCollection and yields one problem (a string) per balance that does
-    not hold, prefixed with the stage; hand the output to Publish's `gates`."""
+    """Counts every named PCollection and yields one problem (a string) naming every balance
+    that does not hold, or nothing; hand the output to Publish's `gates`."""
 
     def __init__(self, stage: str, counted: dict[str, beam.PCollection],
                  balances: tuple[RowBalance, ...]) -> None:
@@ -55,7 +55,12 @@ class CheckRowBalances(beam.PTransform):
         return (counts
                 | "All row counts" >> beam.Flatten()
                 | "Gather row counts" >> beam.combiners.ToDict()
-                | "Rows that do not add up" >> beam.FlatMap(
-                    lambda named: [f"{stage}: rows do not add up: {problem} (a bug, not bad "
-                                   "input: please report it with this run's log)"
-                                   for problem in unbalanced(balances, named)]))
+                | "Rows that do not add up" >> beam.FlatMap(_problem, stage, balances))
+
+
+def _problem(counts: dict[str, int], stage: str, balances: tuple[RowBalance, ...]) -> list[str]:
+    problems = unbalanced(balances, counts)
+    if not problems:
+        return []
+    return [f"{stage}: rows do not add up (a bug, not bad input: please report it with this "
+            f"run's log): " + "; ".join(problems)]
