@@ -39,8 +39,9 @@ TRAINING_KEYS = {
                   "max_document_tokens", "max_query_tokens", "max_train_triples",
                   "train_threads", "device"),
     "classifier": ("grades", "classifier", "classifier_steps", "train_batch_size",
-                   "classifier_lr", "max_document_tokens", "max_query_tokens",
-                   "max_train_triples", "train_threads", "device"),
+                   "classifier_lr", "classifier_balance", "calibration_fraction",
+                   "max_document_tokens", "max_query_tokens", "max_train_triples",
+                   "train_threads", "device"),
 }
 MODEL_CODE = {"generator": generator_code.__name__, "classifier": classifier_code.__name__}
 
@@ -137,7 +138,8 @@ class QgenStage(Stage[QgenPlan]):
                                        batch_size=settings.train_batch_size, seed=seed)),
             classifier_training=ClassifierTraining(
                 base=settings.classifier, grades=tuple(scheme.names),
-                threads=settings.train_threads,
+                threads=settings.train_threads, balance=settings.classifier_balance,
+                calibration_fraction=settings.calibration_fraction,
                 settings=settings_from(settings, TrainSettings, steps=settings.classifier_steps,
                                        batch_size=settings.train_batch_size,
                                        lr=settings.classifier_lr, seed=seed)),
@@ -155,6 +157,7 @@ class QgenStage(Stage[QgenPlan]):
         pipeline | Publish("qgen", plan.to_publish([
             DatasetOutput(spec, {"train": result["queries"]}, result["drops"],
                           attachments=result["chart"], warnings=result["warnings"],
+                          reports=result["reports"],
                           class_names={"grade": tuple(scheme.names),
                                        "classifier_grade": tuple(scheme.names)}),
             DatasetOutput(plan.spec(DEAD_LETTER), {"train": result["dead_letters"]},

@@ -101,6 +101,9 @@ class DatasetOutput:
     warnings: beam.PCollection | None = None
     # Class names known from the config, per class column (see DatasetContract.known_classes).
     class_names: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # (name, JSON-able dict) pairs the stage measured while running, e.g. a trained model's
+    # scores on held-out data: the manifest's `reports`.
+    reports: beam.PCollection | None = None
 
 
 def _relative(staging: str, path: str) -> str:
@@ -115,7 +118,7 @@ class ValidateStagedFn(beam.DoFn):
 
     # No dataclass hints on process: Beam would try to turn them into schemas.
     def process(self, spec, written, summaries, drops, attachments, warnings, row_tallies,
-                unique_tallies):
+                unique_tallies, reports):
         contract = contract_for(spec.kind)
         staged_paths = sorted(written)
         by_split = {s.split: s for s in summaries}
@@ -157,6 +160,7 @@ class ValidateStagedFn(beam.DoFn):
             "drop_counts": dict(sorted(drops)),
             "attachments": sorted(attachments),
             "card": spec.card, "execution": spec.execution, "warnings": sorted(warnings),
+            "reports": dict(sorted(reports)),
         }
         known = {**contract.known_classes, **self._class_names}
         manifest["features"] = features_yaml(contract.schema, class_names(manifest, known))
@@ -254,6 +258,9 @@ class StageDataset(beam.PTransform):
         warnings = self._output.warnings
         if warnings is None:
             warnings = pipeline | f"No {spec.dataset} warnings" >> beam.Create([])
+        reports = self._output.reports
+        if reports is None:
+            reports = pipeline | f"No {spec.dataset} reports" >> beam.Create([])
         files = written | f"Staged {spec.dataset} files" >> beam.Flatten()
         row_tallies = files | RowGroupTallies(row_expectations(contract), spec.dataset)
         rows = ([self._output.splits[split] for split in spec.splits]
@@ -274,7 +281,8 @@ class StageDataset(beam.PTransform):
                 beam.pvalue.AsList(summaries | f"{spec.dataset} split summaries" >> beam.Flatten()),
                 beam.pvalue.AsList(drop_counts),
                 beam.pvalue.AsList(attached), beam.pvalue.AsList(warnings),
-                beam.pvalue.AsSingleton(row_tallies), beam.pvalue.AsList(unique))
+                beam.pvalue.AsSingleton(row_tallies), beam.pvalue.AsList(unique),
+                beam.pvalue.AsList(reports))
         )
 
 

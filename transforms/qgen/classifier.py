@@ -4,12 +4,26 @@ judges whether a generated query is faithful to its grade. Free of Beam; version
 and what it imports.
 """
 
+import random
+from collections import Counter
 from dataclasses import dataclass
 
 import torch
 
 from transforms.embed.encoder import LOCAL_ONLY, EncoderUnavailable, resolve_encoder
-from transforms.qgen.training import TrainSettings, Triple, final_loss, train_into, train_loop
+from transforms.qgen.training import (
+    TrainSettings,
+    Triple,
+    final_loss,
+    train_into,
+    train_loop,
+    triple_priority,
+)
+
+# How the classifier sees grades that are rare in the judgements (Home Depot: 7% Irrelevant).
+# "weighted": cross-entropy weighted by inverse grade frequency; "sampled": batches drawn with
+# every grade equally likely; "none": as the judgements come.
+BALANCES = ("weighted", "sampled", "none")
 
 
 class GradeClassifier:
@@ -57,15 +71,23 @@ class GradeClassifier:
                               max_length=max_tokens, return_tensors="pt").to(self.device)
 
     def train(self, queries: list[str], documents: list[str], grades: list[str],
-              settings: TrainSettings) -> list[float]:
+              settings: TrainSettings, balance: str = "none") -> list[float]:
         torch.manual_seed(settings.seed)
         labels = torch.tensor([self.grades.index(g) for g in grades])
-        def loss_of(indices: list[int]) -> torch.Tensor:
+        weight = (grade_weights(grades, self.grades) if balance == "weighted" else None)
+        order = (balanced_order(grades, settings.seed) if balance == "sampled"
+                 else list(range(len(grades))))
+
+        def loss_of(draws: list[int]) -> torch.Tensor:
+            indices = [order[d] for d in draws]
             batch = self._encode([queries[i] for i in indices], [documents[i] for i in indices],
                                  settings.pair_tokens)
-            return self.model(**batch, labels=labels[indices].to(self.device)).loss
+            logits = self.model(**batch).logits
+            return torch.nn.functional.cross_entropy(
+                logits, labels[indices].to(self.device),
+                weight=None if weight is None else weight.to(self.device))
 
-        return train_loop(self.model, loss_of, len(queries), settings, "classifier")
+        return train_loop(self.model, loss_of, len(order), settings, "classifier")
 
     @torch.inference_mode()
     def probabilities(self, queries: list[str], documents: list[str],
@@ -83,22 +105,91 @@ class GradeClassifier:
                 for row, i in enumerate(best)]
 
 
+def grade_weights(grades: list[str], names: list[str]) -> torch.Tensor:
+    """Cross-entropy weights per grade: inverse frequency, mean 1 over the examples (a grade
+    with no example gets weight 0: it contributes no loss anyway)."""
+    counts = Counter(grades)
+    return torch.tensor([len(grades) / (len(counts) * counts[name]) if counts[name] else 0.0
+                         for name in names], dtype=torch.float32)
+
+
+def balanced_order(grades: list[str], seed: int) -> list[int]:
+    """Example indices in which every grade present appears equally often (the rarer grades'
+    examples repeated, in a seeded order), so uniform draws from it are grade-balanced."""
+    by_grade: dict[str, list[int]] = {}
+    for index, grade in enumerate(grades):
+        by_grade.setdefault(grade, []).append(index)
+    most = max(len(indices) for indices in by_grade.values())
+    rng = random.Random(seed)
+    order = []
+    for grade in sorted(by_grade):
+        indices = list(by_grade[grade])
+        rng.shuffle(indices)
+        order += [indices[i % len(indices)] for i in range(most)]
+    return order
+
+
+def calibration_split(triples: list[Triple], fraction: float,
+                      seed: int) -> tuple[list[Triple], list[Triple]]:
+    """(training, calibration): the triples whose seeded hash falls in the lowest `fraction`
+    are held out, the same ones on any runner."""
+    cut = int(fraction * 2**64)
+    train, held_out = [], []
+    for triple in triples:
+        rank = int.from_bytes(triple_priority(triple, seed + 1)[:8], "big")
+        (held_out if rank < cut else train).append(triple)
+    return train, held_out
+
+
+def grade_report(intended: list[str], predicted: list[str], grades: list[str]) -> dict:
+    """Per-grade recall and precision, macro-F1 and accuracy of predictions on labelled pairs."""
+    recall, precision, f1 = {}, {}, []
+    for grade in grades:
+        hits = sum(i == p == grade for i, p in zip(intended, predicted, strict=True))
+        support, said = intended.count(grade), predicted.count(grade)
+        recall[grade] = hits / support if support else None
+        precision[grade] = hits / said if said else None
+        r, p = recall[grade] or 0.0, precision[grade] or 0.0
+        if support:
+            f1.append(2 * r * p / (r + p) if r + p else 0.0)
+    correct = sum(i == p for i, p in zip(intended, predicted, strict=True))
+    return {"pairs": len(intended), "support": {g: intended.count(g) for g in grades},
+            "recall": recall, "precision": precision,
+            "macro_f1": sum(f1) / len(f1) if f1 else None,
+            "accuracy": correct / len(intended) if intended else None}
+
+
 @dataclass(frozen=True)
 class ClassifierTraining:
     base: str  # base encoder name
     grades: tuple[str, ...]
     settings: TrainSettings
     threads: int  # torch threads: the same seed gives the same weights only with the same count
+    balance: str = "weighted"  # one of BALANCES
+    calibration_fraction: float = 0.1  # judgements held out to report the classifier's recall
 
 
 def train_classifier(triples: list[Triple], training: ClassifierTraining, folder: str) -> dict:
-    """Train (or reuse) the grade classifier in `folder`; returns its record (COMPLETE.json)."""
+    """Train (or reuse) the grade classifier in `folder` on all but a held-out calibration slice
+    of the triples; returns its record (COMPLETE.json), with its grade report on that slice."""
     def fit(triples: list[Triple]) -> tuple[GradeClassifier, dict]:
         settings = training.settings
+        train, held_out = calibration_split(triples, training.calibration_fraction,
+                                            settings.seed)
+        if not train:
+            raise ValueError("qgen: the calibration slice took every training judgement; "
+                             "lower calibration_fraction or add judgements")
         classifier = GradeClassifier.base(training.base, list(training.grades), settings.seed,
                                           settings.device)
-        losses = classifier.train([t.query for t in triples], [t.document for t in triples],
-                                  [t.grade for t in triples], settings)
-        return classifier, {"base": training.base, "final_loss": final_loss(losses)}
+        losses = classifier.train([t.query for t in train], [t.document for t in train],
+                                  [t.grade for t in train], settings, training.balance)
+        predicted = [grade for begin in range(0, len(held_out), 64)
+                     for grade, _ in classifier.predict(
+                         [t.query for t in held_out[begin:begin + 64]],
+                         [t.document for t in held_out[begin:begin + 64]], settings.pair_tokens)]
+        return classifier, {"base": training.base, "final_loss": final_loss(losses),
+                            "balance": training.balance,
+                            "calibration": grade_report([t.grade for t in held_out], predicted,
+                                                        list(training.grades))}
 
     return train_into(folder, "classifier", triples, training.threads, fit)

@@ -48,3 +48,14 @@ def classifier_warnings(counts: dict[tuple[str, str], int], grades: list[str]) -
             "the faithfulness filter kept queries close to at random. See the grade confusion "
             "chart; train the classifier longer or on more judgements.")
     return warnings
+
+
+def calibration_warnings(report: dict) -> list[str]:
+    """A warning per grade the classifier never recognised on its held-out calibration slice:
+    the faithfulness filter then drops every query asked for that grade."""
+    calibration = report.get("calibration") or {}
+    return [f"the grade classifier recognised no `{grade}` pair of the "
+            f"{calibration['support'][grade]:,} in its held-out calibration slice (recall 0), "
+            f"so the faithfulness filter drops every query asked to be `{grade}`; see the "
+            "manifest's reports.classifier"
+            for grade, recall in (calibration.get("recall") or {}).items() if recall == 0]

@@ -20,7 +20,7 @@ from transforms.progress import ProgressLog
 from transforms.publish.reading import ReadPublished
 from transforms.qgen.chart import confusion_png
 from transforms.qgen.classifier import ClassifierTraining, GradeClassifier, train_classifier
-from transforms.qgen.diagnostics import classifier_warnings
+from transforms.qgen.diagnostics import calibration_warnings, classifier_warnings
 from transforms.qgen.filters import Generated, filter_document_queries
 from transforms.qgen.generator import Generator, GeneratorTraining, train_generator
 from transforms.qgen.grades import GradeScheme, UnknownGrade, generator_input
@@ -29,6 +29,7 @@ from transforms.qgen.training import Triple, triple_priority
 
 DEAD_LETTER = "dead_letter"
 DROPS = "drops"
+REPORTS = "reports"
 
 
 @dataclass(frozen=True)
@@ -130,11 +131,13 @@ class TrainModelsFn(beam.DoFn):
     def process(self, _, triples):  # at most max_train_triples, a seeded sample
         s = self._settings
         triples = list(triples)
-        generator = train_generator(triples, s.generator_training, s.generator_folder)
+        train_generator(triples, s.generator_training, s.generator_folder)
         classifier = train_classifier(triples, s.classifier_training, s.classifier_folder)
-        Metrics.counter("qgen", "training_triples").inc(
-            max(generator["triples"], classifier["triples"]))
+        Metrics.counter("qgen", "training_triples").inc(len(triples))
         yield s.generator_folder, s.classifier_folder
+        yield TaggedOutput(REPORTS, ("classifier", {
+            "balance": classifier.get("balance"), "final_loss": classifier.get("final_loss"),
+            "calibration": classifier.get("calibration")}))
 
 
 class _GenerationInputsFn(beam.DoFn):
@@ -333,7 +336,8 @@ class GenerateFromJudgements(beam.PTransform):
     reuse) both models on one worker, then every target document gets its graded queries.
 
     Applied to the pipeline. Output dict: `queries` (synthetic_queries rows), `drops`, `chart`,
-    `warnings` (for the card), `dead_letters` with `dead_letter_reasons`.
+    `warnings` (for the card), `reports` (the classifier's record, for the manifest),
+    `dead_letters` with `dead_letter_reasons`.
     """
 
     def __init__(self, settings: QgenSettings, judgements_files: list[str],
@@ -353,15 +357,19 @@ class GenerateFromJudgements(beam.PTransform):
         sampled = triples["triples"] | "Sample training triples" >> beam.combiners.Top.Of(
             s.max_train_triples, key=functools.partial(
                 triple_priority, seed=s.generator_training.settings.seed))
-        models_ready = (pbegin
-                        | "One training" >> beam.Create([None])
-                        | "Train or reuse models" >> beam.ParDo(
-                            TrainModelsFn(s), beam.pvalue.AsSingleton(sampled)))
-        generated = read["target documents"] | GenerateQueries(self._settings, models_ready)
+        trained = (pbegin
+                   | "One training" >> beam.Create([None])
+                   | "Train or reuse models" >> beam.ParDo(
+                       TrainModelsFn(s), beam.pvalue.AsSingleton(sampled)).with_outputs(
+                       REPORTS, main="folders"))
+        generated = read["target documents"] | GenerateQueries(self._settings, trained.folders)
         dead = ((triples["dead_letters"], generated["dead_letters"])
                 | "All qgen dead letters" >> beam.Flatten())
+        warnings = ((generated["warnings"], trained[REPORTS] | "Calibration warnings" >>
+                     beam.FlatMap(lambda report: calibration_warnings(report[1])))
+                    | "All qgen warnings" >> beam.Flatten())
         return {"queries": generated["queries"], "drops": generated["drops"],
-                "chart": generated["chart"], "warnings": generated["warnings"],
+                "chart": generated["chart"], "warnings": warnings, "reports": trained[REPORTS],
                 "dead_letters": dead,
                 "dead_letter_reasons": dead | "Key dead letters by reason" >> beam.Map(
                     reason_count)}

@@ -1,0 +1,58 @@
+"""How the grade classifier sees rare grades, and the held-out slice it is reported on."""
+
+from collections import Counter
+
+import pytest
+
+from transforms.qgen.classifier import (
+    balanced_order,
+    calibration_split,
+    grade_report,
+    grade_weights,
+)
+from transforms.qgen.diagnostics import calibration_warnings
+from transforms.qgen.training import Triple
+
+GRADES = ["Irrelevant", "Partial", "Exact"]
+
+
+def test_weights_are_inverse_grade_frequency_with_mean_one_over_examples():
+    grades = ["Exact"] * 6 + ["Partial"] * 3 + ["Irrelevant"]
+    weights = dict(zip(GRADES, grade_weights(grades, GRADES).tolist(), strict=True))
+    assert weights == pytest.approx({"Irrelevant": 10 / 3, "Partial": 10 / 9, "Exact": 10 / 18})
+    assert sum(weights[g] for g in grades) / len(grades) == pytest.approx(1.0)
+    assert grade_weights(["Exact", "Partial"], GRADES).tolist()[0] == 0.0  # absent grade
+
+
+def test_balanced_order_repeats_rare_grades_to_equal_shares_and_is_seeded():
+    grades = ["Exact"] * 6 + ["Partial"] * 3 + ["Irrelevant"]
+    order = balanced_order(grades, seed=0)
+    assert Counter(grades[i] for i in order) == {"Exact": 6, "Partial": 6, "Irrelevant": 6}
+    assert set(order) == set(range(len(grades)))  # every example is still drawn
+    assert order == balanced_order(grades, seed=0) != balanced_order(grades, seed=1)
+
+
+def test_calibration_slice_is_seeded_disjoint_and_about_the_fraction():
+    triples = [Triple(f"q{i}", f"d{i % 50}", GRADES[i % 3]) for i in range(3000)]
+    train, held_out = calibration_split(triples, 0.1, seed=0)
+    assert len(train) + len(held_out) == 3000 and not set(train) & set(held_out)
+    assert 240 < len(held_out) < 360
+    assert calibration_split(list(reversed(triples)), 0.1, seed=0)[1] == list(
+        reversed(held_out))  # membership does not depend on order
+    assert calibration_split(triples, 0.1, seed=1)[1] != held_out
+
+
+def test_grade_report_counts_recall_precision_and_macro_f1():
+    report = grade_report(["Exact", "Exact", "Partial", "Irrelevant"],
+                          ["Exact", "Partial", "Partial", "Exact"], GRADES)
+    assert report["recall"] == {"Irrelevant": 0.0, "Partial": 1.0, "Exact": 0.5}
+    assert report["precision"] == {"Irrelevant": None, "Partial": 0.5, "Exact": 0.5}
+    assert report["macro_f1"] == pytest.approx((0 + 2 / 3 + 0.5) / 3)
+    assert report["accuracy"] == 0.5 and report["support"]["Exact"] == 2
+
+
+def test_a_grade_never_recognised_on_the_slice_is_a_card_warning():
+    report = {"calibration": grade_report(["Exact", "Irrelevant"], ["Exact", "Exact"], GRADES)}
+    (warning,) = calibration_warnings(report)
+    assert "recognised no `Irrelevant` pair of the 1 in its held-out calibration slice" in warning
+    assert calibration_warnings({"calibration": grade_report(["Exact"], ["Exact"], GRADES)}) == []
