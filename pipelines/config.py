@@ -248,9 +248,9 @@ class QgenConfig(_Strict):
     train_batch_size: int = Field(default=32, gt=0)
     lr: float = Field(default=1e-4, gt=0)
     classifier_lr: float = Field(default=5e-5, gt=0)
-    classifier_balance: Literal["weighted", "sampled", "none"] = Field(
-        default="weighted", description="how the classifier sees rare grades: loss weighted by "
-        "inverse grade frequency, grade-balanced batches, or as the judgements come")
+    classifier_balance: Literal["sampled", "weighted", "none"] = Field(
+        default="sampled", description="how the classifier sees rare grades: grade-balanced "
+        "batches, loss weighted by inverse grade frequency, or as the judgements come")
     calibration_fraction: float = Field(
         default=0.1, gt=0, lt=0.5, description="share of the training judgements (a seeded "
         "slice) the classifier does not train on; its per-grade recall there is in the manifest")

@@ -48,7 +48,7 @@ def test_example_judgements_train_and_generate(example_config, tiny_models, caps
     assert queries["generator"].unique().to_list() == [manifest["models"]["generator"]]
     assert (folder / "grade_confusion.png").read_bytes()[:4] == b"\x89PNG"
     report = manifest["reports"]["classifier"]
-    assert report["balance"] == "weighted"
+    assert report["balance"] == "sampled"
     calibration = report["calibration"]  # the held-out slice of the training judgements
     assert set(calibration["recall"]) == {"Irrelevant", "Partial", "Exact"}
     assert 0 < calibration["pairs"] == sum(calibration["support"].values())
