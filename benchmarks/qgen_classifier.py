@@ -53,12 +53,10 @@ def triples(split: Path, name: str) -> list[Triple]:
 
 
 def predictions(classifier: GradeClassifier, pairs: list[Triple]) -> list[str]:
-    predicted = []
-    for start in range(0, len(pairs), 256):
-        batch = pairs[start:start + 256]
-        predicted += [grade for grade, _ in classifier.predict(
-            [t.query for t in batch], [t.document for t in batch], CLASSIFIER.pair_tokens)]
-    return predicted
+    probabilities = classifier.probabilities([t.query for t in pairs],
+                                             [t.document for t in pairs], CLASSIFIER.pair_tokens,
+                                             batch_size=256)
+    return [classifier.grades[i] for i in probabilities.argmax(1)]
 
 
 def _mean_sd(values: list[float]) -> str:

@@ -46,9 +46,7 @@ def settings_for(args: argparse.Namespace, threads: int | None = None) -> QgenSe
         generator_identity="benchmark",
         queries_per_grade=args.queries_per_grade, top_k=50, top_p=0.95, temperature=1.0,
         batch_size=args.batch_size, length_sort_batches=20, max_train_triples=1,
-        threads=threads, target_rows=0,
-        drop_copied=True,
-        faithfulness="annotate", seed=0, judgements="", judgements_version="", target="",
+        threads=threads, target_rows=0, seed=0, judgements="", judgements_version="", target="",
         target_version="")
 
 

@@ -264,9 +264,16 @@ class QgenConfig(_Strict):
     length_sort_batches: int = Field(
         default=20, ge=0, description="inputs are batched within buckets of about this many "
         "batches, sorted by length; 0: hash order")
-    drop_copied: bool = Field(default=True,
-                              description="drop queries that appear verbatim in the document")
-    faithfulness: Literal["filter", "annotate"] = "filter"
+    drop_copied: Literal["contained", "whole", "off"] = Field(
+        default="contained", description="qgen_filter drops a query copied from its document: "
+        "one that appears anywhere in it, one that is the whole document, or none")
+    faithfulness: Literal["filter", "annotate"] = Field(
+        default="filter", description="qgen_filter drops the queries not faithful to their "
+        "grade, or keeps all with `faithful` set")
+    faithfulness_threshold: dict[str, float] = Field(
+        default_factory=dict, description="grade -> the probability of that grade a query "
+        "asked for it needs to be faithful; a grade not named gets the threshold chosen on the "
+        "classifier's calibration slice (manifest reports.classifier.thresholds)")
     device: Literal["cpu", "cuda"] = "cpu"
     num_shards: int = Field(default=1, ge=0, description=SHARDS)
     max_train_triples: int = Field(
@@ -293,6 +300,23 @@ class QgenConfig(_Strict):
         if any(v != int(v) for v in value.values()):
             raise ValueError("grade ratings must be whole numbers (ratings are rounded to them)")
         return value
+
+    @field_validator("faithfulness_threshold")
+    @classmethod
+    def _probabilities(cls, value: dict[str, float]) -> dict[str, float]:
+        for grade, threshold in value.items():
+            if not 0 < threshold <= 1:
+                raise ValueError(f"the threshold of {grade!r} is {threshold:g}: a probability "
+                                 "threshold lies in (0, 1]")
+        return value
+
+    @model_validator(mode="after")
+    def _thresholds_name_grades(self) -> "QgenConfig":
+        unknown = sorted(set(self.faithfulness_threshold) - set(self.grades))
+        if unknown:
+            raise ValueError(f"faithfulness_threshold names {', '.join(map(repr, unknown))}, "
+                             f"which is no grade; the grades: {', '.join(self.grades)}")
+        return self
 
 
 class StagesConfig(_Strict):

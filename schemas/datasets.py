@@ -45,6 +45,13 @@ def _not_null(*columns: str) -> tuple[Expectation, ...]:
     return tuple(Expectation("ExpectColumnValuesToNotBeNull", {"column": c}) for c in columns)
 
 
+# What every published query must satisfy, scored or kept.
+_QUERY_EXPECTATIONS = (
+    *_not_null("query", "doc_id", "doc_text", "classifier_grade", "grade_probabilities"),
+    Expectation("ExpectCompoundColumnsToBeUnique", {"column_list": ["doc_id", "query"]}),
+    Expectation("ExpectColumnValueLengthsToBeBetween", {"column": "query", "min_value": 1}),
+)
+
 CONTRACTS: dict[str, DatasetContract] = {
     "document": DatasetContract(
         kind="document",
@@ -128,17 +135,24 @@ CONTRACTS: dict[str, DatasetContract] = {
                     "pre-training before fine-tuning.",
         task_categories=("feature-extraction",),
     ),
+    "scored_query": DatasetContract(
+        kind="scored_query",
+        schema=records.SCORED_QUERY,
+        expectations=_QUERY_EXPECTATIONS,
+        label_column="grade",
+        description="Label-conditioned synthetic queries before the keep decision: every query "
+                    "generated per document for each relevance grade (empty and repeated ones "
+                    "dropped), with each grade's probability from a trained classifier.",
+        task_categories=("text-retrieval",),
+        class_columns=("grade", "classifier_grade"),
+    ),
     "synthetic_query": DatasetContract(
         kind="synthetic_query",
         schema=records.SYNTHETIC_QUERY,
-        expectations=(
-            *_not_null("query", "doc_id", "doc_text", "classifier_grade"),
-            Expectation("ExpectCompoundColumnsToBeUnique", {"column_list": ["doc_id", "query"]}),
-            Expectation("ExpectColumnValueLengthsToBeBetween", {"column": "query", "min_value": 1}),
-        ),
+        expectations=_QUERY_EXPECTATIONS,
         label_column="grade",
         description="Label-conditioned synthetic queries: queries generated per document for each "
-                    "relevance grade, with the grade a trained classifier gives them.",
+                    "relevance grade, kept when a trained classifier finds them faithful to it.",
         task_categories=("text-retrieval",),
         class_columns=("grade", "classifier_grade"),
     ),

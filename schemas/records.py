@@ -97,16 +97,22 @@ DISTILLED = pa.schema(
     ]
 )
 
+# A generated query with every grade's probability from the trained classifier, before the keep
+# decision (qgen_filter), so that changing that decision re-runs no model.
+_SCORED_QUERY_FIELDS = [
+    pa.field("query", pa.string(), nullable=False),
+    pa.field("doc_id", pa.string(), nullable=False),
+    pa.field("doc_text", pa.string(), nullable=False),
+    pa.field("grade", pa.string()),  # the grade asked for; null in unconditioned mode
+    pa.field("generator", pa.string(), nullable=False),  # trained model identity
+    pa.field("seed", pa.int64(), nullable=False),
+    pa.field("classifier_grade", pa.string(), nullable=False),  # the most probable grade
+    # one per configured grade, in the config's order (the manifest's `grade` class names)
+    pa.field("grade_probabilities", pa.list_(pa.float64()), nullable=False),
+]
+SCORED_QUERY = pa.schema(_SCORED_QUERY_FIELDS)
+
 SYNTHETIC_QUERY = pa.schema(
-    [
-        pa.field("query", pa.string(), nullable=False),
-        pa.field("doc_id", pa.string(), nullable=False),
-        pa.field("doc_text", pa.string(), nullable=False),
-        pa.field("grade", pa.string()),  # the grade asked for; null in unconditioned mode
-        pa.field("generator", pa.string(), nullable=False),  # trained model identity
-        pa.field("seed", pa.int64(), nullable=False),
-        pa.field("classifier_grade", pa.string(), nullable=False),
-        pa.field("classifier_score", pa.float64(), nullable=False),
-        pa.field("faithful", pa.bool_()),  # classifier_grade == grade; null when unconditioned
-    ]
+    # faithful: the probability of the grade asked for reaches its threshold; null unconditioned
+    [*_SCORED_QUERY_FIELDS, pa.field("faithful", pa.bool_())]
 )

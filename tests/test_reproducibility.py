@@ -80,7 +80,7 @@ def test_rebuilds_in_three_folders_on_one_process_two_and_the_portable_runner_ar
     capsys.readouterr()
     one, two = _published(tmp_path / "a" / "out" / "example"), _published(
         tmp_path / "elsewhere" / "b" / "out" / "example")
-    assert len(one) == 13 and one == two
+    assert len(one) == 14 and one == two
     with _worker_pool() as (port, env):
         # a subprocess, so a hung job ends at the timeout instead of hanging the suite
         done = subprocess.run(

@@ -2,11 +2,11 @@
 its transforms to a pipeline), listed here in run order. Adding a stage adds one line here."""
 
 from pipelines.config import RebuildConfig
-from pipelines.stages import distill, embed, ingest, prune, qgen
+from pipelines.stages import distill, embed, ingest, prune, qgen, qgen_filter
 from pipelines.stages.contract import DatasetRead, Stage
 
 STAGES: dict[str, Stage] = {stage.name: stage for stage in (
-    ingest.STAGE, embed.STAGE, prune.STAGE, distill.STAGE, qgen.STAGE)}
+    ingest.STAGE, embed.STAGE, prune.STAGE, distill.STAGE, qgen.STAGE, qgen_filter.STAGE)}
 
 
 def vector_reads(config: RebuildConfig) -> list[DatasetRead]:

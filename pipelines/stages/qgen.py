@@ -1,7 +1,8 @@
-"""QGen stage: `synthetic_queries` (grade-conditioned queries per document, judged by a grade
-classifier) and `dead_letter_qgen`. The trained generator and classifier each live in a model
-folder versioned by what can change that model alone (its training inputs, settings, base
-weights and training code), so a rebuild reuses each one it can."""
+"""QGen stage: `scored_queries` (grade-conditioned queries per document, each with every grade's
+probability from a grade classifier) and `dead_letter_qgen`; the keep decision is the
+qgen_filter stage's, so changing it re-runs no model. The trained generator and classifier each
+live in a model folder versioned by what can change that model alone (its training inputs,
+settings, base weights and training code), so a rebuild reuses each one it can."""
 
 from dataclasses import dataclass
 
@@ -29,8 +30,10 @@ from transforms.qgen.training import TrainSettings
 from transforms.qgen.transform import GenerateFromJudgements, QgenSettings
 from transforms.settings import settings_from
 
-QUERIES = "synthetic_queries"
+SCORED = "scored_queries"
 DEAD_LETTER = "dead_letter_qgen"
+# The config keys of the keep decision: qgen_filter's, which versions them; not this stage's.
+DECISION_KEYS = {"drop_copied", "faithfulness", "faithfulness_threshold"}
 # The config keys that can change each trained model (the rest only shape generation). The
 # grade names reach the generator through its conditioned inputs, the ratings through which
 # judgements become which grade (and so the training triples of both).
@@ -79,7 +82,7 @@ def models_folder(config: RebuildConfig, model: str, version: str) -> str:
 
 class QgenStage(Stage[QgenPlan]):
     name = "qgen"
-    kinds = ("synthetic_query", "dead_letter")
+    kinds = ("scored_query", "dead_letter")
 
     def enabled(self, config: RebuildConfig) -> bool:
         return config.stages.qgen is not None
@@ -91,7 +94,7 @@ class QgenStage(Stage[QgenPlan]):
         return [DatasetRead(f"stages.qgen.{key}", name) for key, name in names if name is not None]
 
     def publishes(self, config: RebuildConfig) -> list[str]:
-        return [QUERIES, DEAD_LETTER]
+        return [SCORED, DEAD_LETTER]
 
     def plan(self, config: RebuildConfig, run_id: str, started_at: float) -> QgenPlan:
         settings = _settings(config)
@@ -116,17 +119,18 @@ class QgenStage(Stage[QgenPlan]):
                 versioning.code_version(MODEL_CODE[model]))
             models[model] = f"{getattr(settings, model)}@{version}"
             models[f"{model}_folder"] = models_folder(config, model, version)
-        section = {"qgen": settings.model_dump(), "seed": config.seed, **identities}
+        section = {"qgen": settings.model_dump(exclude=DECISION_KEYS), "seed": config.seed,
+                   **identities}
         parents = [judgements, documents] + ([target] if target.dataset != documents.dataset
                                              else [])
         planned = planned_train_outputs(
-            config, self, ((QUERIES, "synthetic_query"), (DEAD_LETTER, "dead_letter")), section,
+            config, self, ((SCORED, "scored_query"), (DEAD_LETTER, "dead_letter")), section,
             parents, run_id, started_at, settings.num_shards, models)
         return QgenPlan(planned, judgements, documents, target)
 
     def build(self, pipeline: beam.Pipeline, config: RebuildConfig, plan: QgenPlan) -> None:
         settings = _settings(config)
-        spec = plan.spec(QUERIES)
+        spec = plan.spec(SCORED)
         seed = train_seed(config)
         scheme = GradeScheme(tuple(settings.grades.items()))
         qgen = settings_from(

@@ -38,11 +38,14 @@ def project_copy(tmp_path, monkeypatch):
     ("transforms/vector_join.py", {"prune", "distill"}),
     ("transforms/dead_letters.py", {"ingest", "prune", "distill", "qgen"}),
     ("transforms/qgen/transform.py", {"qgen"}),
+    ("transforms/qgen/filters.py", {"qgen", "qgen_filter"}),
+    ("transforms/qgen/filter_transform.py", {"qgen_filter"}),
     ("transforms/qgen/generator.py", {"qgen", GENERATOR}),
     ("transforms/qgen/classifier.py", {"qgen", CLASSIFIER}),
     ("transforms/qgen/training.py", {"qgen", GENERATOR, CLASSIFIER}),
     ("transforms/qgen/sampling.py", {"qgen", GENERATOR}),
-    ("transforms/publish/transform.py", {"ingest", "embed", "prune", "distill", "qgen"}),
+    ("transforms/publish/transform.py", {"ingest", "embed", "prune", "distill", "qgen",
+                                         "qgen_filter"}),
     ("pipelines/stages/prune.py", {"prune"}),
     ("pipelines/config.py", set()),
     ("pipelines/cli.py", set()),
@@ -68,10 +71,13 @@ def test_comments_and_docstrings_are_not_code(project_copy):
     assert _versions() == before
 
 
-def test_a_contract_edit_re_versions_only_the_stages_that_publish_that_kind(monkeypatch):
+@pytest.mark.parametrize("kind, changed", [("scored_query", {"qgen"}),
+                                           ("synthetic_query", {"qgen_filter"})])
+def test_a_contract_edit_re_versions_only_the_stages_that_publish_that_kind(monkeypatch, kind,
+                                                                           changed):
     before = _versions()
-    contract = datasets.CONTRACTS["synthetic_query"]
-    monkeypatch.setitem(datasets.CONTRACTS, "synthetic_query", dataclasses.replace(
+    contract = datasets.CONTRACTS[kind]
+    monkeypatch.setitem(datasets.CONTRACTS, kind, dataclasses.replace(
         contract, expectations=contract.expectations[:-1]))
     after = _versions()
-    assert {name for name in before if before[name] != after[name]} == {"qgen"}
+    assert {name for name in before if before[name] != after[name]} == changed

@@ -1,11 +1,14 @@
-"""How the grade classifier sees rare grades, and the held-out slice it is reported on."""
+"""How the grade classifier sees rare grades, and the held-out slice it is reported on and its
+thresholds are chosen on."""
 
 from collections import Counter
 
+import numpy as np
 import pytest
 
 from transforms.qgen.classifier import (
     balanced_order,
+    calibrated_thresholds,
     calibration_split,
     grade_report,
     grade_weights,
@@ -56,3 +59,14 @@ def test_a_grade_never_recognised_on_the_slice_is_a_card_warning():
     (warning,) = calibration_warnings(report)
     assert "recognised no `Irrelevant` pair of the 1 in its held-out calibration slice" in warning
     assert calibration_warnings({"calibration": grade_report(["Exact"], ["Exact"], GRADES)}) == []
+
+
+def test_calibrated_thresholds_separate_each_grade_and_skip_an_absent_one():
+    grades = ["Irrelevant", "Partial", "Exact"]
+    intended = ["Irrelevant"] * 2 + ["Exact"] * 8
+    irrelevant = [0.9, 0.6] + [0.55] + [0.1] * 7  # the Irrelevant pairs are the two above 0.55
+    probabilities = np.array([[p, 0.0, 1 - p] for p in irrelevant])
+    chosen = calibrated_thresholds(probabilities, intended, grades)
+    assert chosen["Irrelevant"] == 0.56  # the lowest threshold with every decision right
+    assert chosen["Partial"] is None  # no Partial pair to choose on
+    assert chosen["Exact"] == 0.41  # above the Irrelevant pairs' 0.1 and 0.4, below 0.45

@@ -1,4 +1,4 @@
-"""The qgen card's warnings about a grade classifier that did not learn."""
+"""The qgen cards' warnings: a grade classifier that did not learn, a grade the filter kept none of."""
 
 from transforms.qgen.diagnostics import classifier_warnings
 
@@ -24,3 +24,15 @@ def test_a_classifier_that_agrees_is_not_flagged():
     counts = {(g, p): 40 if g == p else 5 for g in GRADES for p in GRADES}
     assert classifier_warnings(counts, GRADES) == []
     assert classifier_warnings({}, GRADES) == []
+
+
+def test_the_filter_counts_scored_and_kept_queries_per_grade_and_warns_of_a_grade_none_kept():
+    from transforms.qgen.filter_transform import kept_grade_warnings, tally_report
+
+    report = tally_report({("scored", "Exact"): 5, ("kept", "Exact"): 3,
+                           ("scored", "Irrelevant"): 4, ("scored", None): 2, ("kept", None): 2})
+    assert report == {"scored": {"Exact": 5, "Irrelevant": 4, "none": 2},
+                      "kept": {"Exact": 3, "none": 2}}
+    [warning] = kept_grade_warnings(report, ("Irrelevant", "Partial", "Exact"))
+    assert warning.startswith("no `Irrelevant` query was kept of the 4 scored")
+    assert "faithfulness_threshold.Irrelevant" in warning

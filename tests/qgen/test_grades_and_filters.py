@@ -1,6 +1,11 @@
 import pytest
 
-from transforms.qgen.filters import Generated, filter_document_queries
+from transforms.qgen.filters import (
+    Generated,
+    copied_from_document,
+    faithful_to_grade,
+    filter_document_queries,
+)
 from transforms.qgen.grades import GradeScheme, UnknownGrade, generator_input, normalise_query
 
 SCHEME = GradeScheme((("Irrelevant", 1.0), ("Partial", 2.0), ("Exact", 3.0)))
@@ -24,17 +29,34 @@ def test_generator_input_carries_the_grade_unless_unconditioned():
     assert normalise_query("  Red  Kettle?! ") == "red kettle"
 
 
-def test_filters_drop_empty_duplicate_and_copied_queries_with_reasons():
+def test_filters_drop_empty_and_duplicate_queries_with_reasons():
     doc = "A red enamel kettle for gas and induction hobs."
     queries = [Generated("d1", doc, "Exact", q) for q in ("red kettle", " ", "Red Kettle.")]
-    queries += [Generated("d1", doc, "Partial", "red enamel kettle"),
+    queries += [Generated("d1", doc, "Partial", "Red Enamel Kettle"),
                 Generated("d1", doc, "Partial", "blue teapot")]
-    kept, reasons = filter_document_queries(queries, drop_copied=True)
-    assert [(k.grade, k.query) for k in kept] == [("Exact", "red kettle"),
-                                                   ("Partial", "blue teapot")]
-    assert sorted(reasons) == ["copied_from_document", "duplicate_query", "empty_query"]
-    kept, _ = filter_document_queries(queries, drop_copied=False)
-    assert ("Partial", "red enamel kettle") in [(k.grade, k.query) for k in kept]
+    kept, reasons = filter_document_queries(queries)
+    assert sorted((k.grade, k.query) for k in kept) == [("Exact", "red kettle"),
+                                                         ("Partial", "blue teapot"),
+                                                         ("Partial", "red enamel kettle")]
+    assert sorted(reasons) == ["duplicate_query", "empty_query"]
+
+
+@pytest.mark.parametrize("rule, copied", [("contained", [True, True, False]),
+                                          ("whole", [False, True, False]),
+                                          ("off", [False, False, False])])
+def test_copy_rules(rule, copied):
+    doc = "Red Enamel Kettle."
+    queries = ["enamel kettle", "red enamel kettle", "blue teapot"]
+    assert [copied_from_document(q, doc, rule) for q in queries] == copied
+
+
+def test_a_query_is_faithful_when_its_grade_reaches_that_grade_s_threshold():
+    grades = ["Irrelevant", "Partial", "Exact"]
+    thresholds = {"Irrelevant": 0.3, "Partial": 0.5, "Exact": 0.6}
+    probabilities = [0.3, 0.45, 0.25]  # Partial is the most probable, yet below its threshold
+    assert faithful_to_grade(probabilities, "Irrelevant", grades, thresholds) is True
+    assert faithful_to_grade(probabilities, "Partial", grades, thresholds) is False
+    assert faithful_to_grade(probabilities, None, grades, thresholds) is None
 
 
 def _settings(conditioned: bool):
@@ -50,9 +72,7 @@ def _settings(conditioned: bool):
         classifier_training=ClassifierTraining("c", tuple(SCHEME.names), train, 1),
         generator_folder="/g", classifier_folder="/c", generator_identity="g@v", queries_per_grade=2, top_k=50, top_p=0.95,
         temperature=1.0, batch_size=8, length_sort_batches=1, max_train_triples=10,
-        threads=None,
-        target_rows=1, drop_copied=True,
-        faithfulness="filter", seed=0, judgements="j", judgements_version="v1", target="docs",
+        threads=None, target_rows=1, seed=0, judgements="j", judgements_version="v1", target="docs",
         target_version="v2")
 
 

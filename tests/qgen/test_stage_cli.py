@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -27,46 +28,81 @@ def _with_qgen(config: Path, models: dict, **overrides: str) -> Path:
     return config
 
 
+def _manifest(folder: Path) -> dict:
+    return json.loads((folder / "manifest.json").read_text())
+
+
 def test_example_judgements_train_and_generate(example_config, tiny_models, capsys):
     config = _with_qgen(example_config, tiny_models)
     root = config.parent / "out"
     assert main(["rebuild", str(config)]) == 0
     err = capsys.readouterr().err
     assert "qgen: generator step 8/8" in err and "qgen: classifier step 8/8" in err
-    folder = _latest(root, "synthetic_queries")
-    manifest = json.loads((folder / "manifest.json").read_text())
-    queries = pl.read_parquet(folder / "data" / "*.parquet")
+    folder = _latest(root, "scored_queries")
+    manifest = _manifest(folder)
+    scored = pl.read_parquet(folder / "data" / "*.parquet")
     target = pl.read_parquet(_latest(root, "target") / "data" / "test-*.parquet")
     generated = 40 * 3 * 2  # documents x grades x queries per grade
-    assert queries.height + sum(manifest["drop_counts"].values()) == generated
-    assert set(manifest["drop_counts"]) <= {"empty_query", "duplicate_query",
-                                            "copied_from_document"}
-    assert set(queries["doc_id"]) <= set(target["id"])
-    assert set(queries["grade"]) <= {"Irrelevant", "Partial", "Exact"}
-    assert queries["faithful"].to_list() == (
-        queries["grade"] == queries["classifier_grade"]).to_list()
-    assert queries["generator"].unique().to_list() == [manifest["models"]["generator"]]
+    assert scored.height + sum(manifest["drop_counts"].values()) == generated
+    assert set(manifest["drop_counts"]) <= {"empty_query", "duplicate_query"}
+    assert set(scored["doc_id"]) <= set(target["id"])
+    assert set(scored["grade"]) <= {"Irrelevant", "Partial", "Exact"}
+    probabilities = np.array(scored["grade_probabilities"].to_list())
+    assert probabilities.shape == (scored.height, 3)
+    assert np.allclose(probabilities.sum(1), 1, atol=1e-5)
+    grades = ["Irrelevant", "Partial", "Exact"]
+    assert scored["classifier_grade"].to_list() == [grades[i] for i in probabilities.argmax(1)]
+    assert scored["generator"].unique().to_list() == [manifest["models"]["generator"]]
     assert (folder / "grade_confusion.png").read_bytes()[:4] == b"\x89PNG"
     report = manifest["reports"]["classifier"]
     assert report["balance"] == "sampled"
     calibration = report["calibration"]  # the held-out slice of the training judgements
-    assert set(calibration["recall"]) == {"Irrelevant", "Partial", "Exact"}
+    assert set(calibration["recall"]) == set(grades)
     assert 0 < calibration["pairs"] == sum(calibration["support"].values())
+    thresholds = report["thresholds"]  # chosen on that slice
+    assert set(thresholds) == set(grades) and all(0 < t < 1 for t in thresholds.values())
     for model in ("generator", "classifier"):
-        folder = Path(manifest["models"][f"{model}_folder"])
-        assert (folder / "COMPLETE.json").exists() and (folder / model).is_dir()
+        model_folder = Path(manifest["models"][f"{model}_folder"])
+        assert (model_folder / "COMPLETE.json").exists() and (model_folder / model).is_dir()
 
-    # Another filter setting reuses the trained models: nothing is trained again.
-    config.write_text(config.read_text().replace("faithfulness: annotate",
-                                                 "faithfulness: filter"))
+    # synthetic_queries: the scored queries not copied from their document, each marked
+    # faithful when the probability of its grade reaches that grade's threshold.
+    kept_folder = _latest(root, "synthetic_queries")
+    kept_manifest = _manifest(kept_folder)
+    kept = pl.read_parquet(kept_folder / "data" / "*.parquet")
+    assert kept_manifest["parents"] == {"scored_queries": manifest["version"]}
+    assert kept_manifest["models"] == manifest["models"]
+    assert kept.height + kept_manifest["drop_counts"].get("copied_from_document", 0) == (
+        scored.height)
+    asked = np.array([probabilities[row, grades.index(grade)] for row, grade in
+                      enumerate(scored["grade"])])
+    faithful = dict(zip(zip(scored["doc_id"], scored["query"]),
+                        asked >= np.array([thresholds[g] for g in scored["grade"]])))
+    assert kept["faithful"].to_list() == [faithful[key] for key in
+                                          zip(kept["doc_id"], kept["query"])]
+    filter_report = kept_manifest["reports"]["filter"]
+    assert filter_report["thresholds"] == thresholds
+    assert sum(filter_report["scored"].values()) == scored.height
+    assert sum(filter_report["kept"].values()) == kept.height
+
+    # Another decision re-runs no model and scores nothing again: qgen is unchanged. The Exact
+    # threshold set to the median probability of Exact among the queries asked to be Exact.
+    cut = float(np.quantile(asked[(scored["grade"] == "Exact").to_numpy()], 0.5,
+                            method="lower"))
+    config.write_text(config.read_text().replace(
+        "faithfulness: annotate", f"faithfulness: filter\n    faithfulness_threshold: "
+        f"{{Exact: {cut!r}}}"))
     assert main(["rebuild", str(config)]) == 0
     err = capsys.readouterr().err
-    assert "reusing the generator trained earlier" in err and "generator step" not in err
-    assert "reusing the classifier trained earlier" in err and "classifier step" not in err
-    filtered = pl.read_parquet(_latest(root, "synthetic_queries") / "data" / "*.parquet")
+    assert "qgen: inputs, config and code unchanged" in err and "generator step" not in err
+    filtered_folder = _latest(root, "synthetic_queries")
+    filtered = pl.read_parquet(filtered_folder / "data" / "*.parquet")
     assert filtered["faithful"].all()
-    drops = json.loads((_latest(root, "synthetic_queries") / "manifest.json").read_text())
-    assert drops["drop_counts"].get("unfaithful", 0) == queries.height - filtered.height
+    exact = filtered.filter(pl.col("grade") == "Exact")["grade_probabilities"].list.get(2)
+    assert exact.len() > 0 and (exact >= cut).all()
+    drops = _manifest(filtered_folder)
+    assert drops["reports"]["filter"]["thresholds"] == thresholds | {"Exact": cut}
+    assert drops["drop_counts"].get("unfaithful", 0) + filtered.height == kept.height
 
     # A classifier setting retrains the classifier alone; the generator is reused.
     config.write_text(config.read_text().replace("classifier_steps: 8", "classifier_steps: 6"))
@@ -74,9 +110,9 @@ def test_example_judgements_train_and_generate(example_config, tiny_models, caps
     err = capsys.readouterr().err
     assert "reusing the generator trained earlier" in err and "generator step" not in err
     assert "qgen: classifier step 6/6" in err
-    retrained = json.loads((_latest(root, "synthetic_queries") / "manifest.json").read_text())
-    assert retrained["models"]["generator"] == drops["models"]["generator"]
-    assert retrained["models"]["classifier"] != drops["models"]["classifier"]
+    retrained = _manifest(_latest(root, "scored_queries"))
+    assert retrained["models"]["generator"] == manifest["models"]["generator"]
+    assert retrained["models"]["classifier"] != manifest["models"]["classifier"]
 
 
 def test_ratings_without_a_grade_go_to_dead_letter(example_config, tiny_models, capsys):
@@ -96,12 +132,16 @@ def test_ratings_without_a_grade_go_to_dead_letter(example_config, tiny_models, 
     ({"generator": "/nowhere/t5-small"}, 3, "qgen: generator '/nowhere/t5-small' cannot be loaded"),
     ({"grades": "{Exact: 3}"}, 2, "stages.qgen.grades: define at least two grades"),
     ({"judgements": "catalogue"}, 3, "qgen: 'catalogue' holds document rows, not judgement rows"),
+    ({"faithfulness_threshold": "{Relevant: 0.5}"}, 2,
+     "faithfulness_threshold names 'Relevant', which is no grade"),
+    ({"faithfulness_threshold": "{Exact: 1.5}"}, 2,
+     "the threshold of 'Exact' is 1.5: a probability threshold lies in (0, 1]"),
 ])
 def test_qgen_errors_are_clear(example_config, tiny_models, capsys, overrides, code, message):
     config = _with_qgen(example_config, tiny_models, **overrides)
     assert main(["rebuild", str(config)]) == code
     assert message in capsys.readouterr().err
-    assert not (config.parent / "out" / "synthetic_queries").exists()
+    assert not (config.parent / "out" / "scored_queries").exists()
 
 
 def test_pinned_train_seed_samples_other_seeds_from_the_same_models(example_config, tiny_models,
@@ -109,14 +149,14 @@ def test_pinned_train_seed_samples_other_seeds_from_the_same_models(example_conf
     config = _with_qgen(example_config, tiny_models, train_seed="13")
     root = config.parent / "out"
     assert main(["rebuild", str(config)]) == 0
-    first = json.loads((_latest(root, "synthetic_queries") / "manifest.json").read_text())
+    first = _manifest(_latest(root, "scored_queries"))
     capsys.readouterr()
 
     config.write_text(config.read_text().replace("seed: 13", "seed: 14", 1))
     assert main(["rebuild", str(config)]) == 0
     err = capsys.readouterr().err
     assert "reusing the generator trained earlier" in err and "generator step" not in err
-    second = json.loads((_latest(root, "synthetic_queries") / "manifest.json").read_text())
+    second = _manifest(_latest(root, "scored_queries"))
     assert second["version"] != first["version"]
     assert second["models"] == first["models"]
     queries = pl.read_parquet(_latest(root, "synthetic_queries") / "data" / "*.parquet")
@@ -141,7 +181,7 @@ def test_training_holds_at_most_max_train_triples_the_same_sample_on_any_runner(
     assert "training_triples=100" in capsys.readouterr().err
     hashes = []
     for root in (config.parent / "out", config.parent / "other"):
-        manifest = json.loads((_latest(root, "synthetic_queries") / "manifest.json").read_text())
+        manifest = _manifest(_latest(root, "scored_queries"))
         for model in ("generator", "classifier"):
             folder = Path(manifest["models"][f"{model}_folder"])
             assert json.loads((folder / "COMPLETE.json").read_text())["triples"] == 100

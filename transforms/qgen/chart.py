@@ -1,4 +1,4 @@
-"""The intended-vs-predicted grade confusion matrix shown on the `synthetic_queries` card."""
+"""The intended-vs-predicted grade confusion matrix shown on the `scored_queries` card."""
 
 import io
 

@@ -8,6 +8,7 @@ import random
 from collections import Counter
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from transforms.embed.encoder import LOCAL_ONLY, EncoderUnavailable, resolve_encoder
@@ -25,6 +26,9 @@ from transforms.qgen.training import (
 # Irrelevant recall on Home Depot, BENCHMARKS.md); "weighted": cross-entropy weighted by inverse
 # grade frequency; "none": as the judgements come.
 BALANCES = ("sampled", "weighted", "none")
+# The thresholds a grade's probability is tried at when choosing its default on the calibration
+# slice (0.01 apart, so the choice does not hinge on one pair's probability).
+THRESHOLD_GRID = tuple(round(0.01 * step, 2) for step in range(1, 100))
 
 
 class GradeClassifier:
@@ -91,19 +95,15 @@ class GradeClassifier:
         return train_loop(self.model, loss_of, len(order), settings, "classifier")
 
     @torch.inference_mode()
-    def probabilities(self, queries: list[str], documents: list[str],
-                      max_tokens: int) -> torch.Tensor:
-        """(pairs, grades) probabilities, on the CPU."""
-        logits = self.model(**self._encode(queries, documents, max_tokens)).logits
-        return logits.float().softmax(-1).cpu()
-
-    def predict(self, queries: list[str], documents: list[str],
-                max_tokens: int) -> list[tuple[str, float]]:
-        """(predicted grade, its probability) per pair."""
-        probabilities = self.probabilities(queries, documents, max_tokens)
-        best = probabilities.argmax(-1)
-        return [(self.grades[int(i)], float(probabilities[row, i]))
-                for row, i in enumerate(best)]
+    def probabilities(self, queries: list[str], documents: list[str], max_tokens: int,
+                      batch_size: int = 64) -> np.ndarray:
+        """(pairs, grades) probabilities, `batch_size` pairs per forward pass."""
+        parts = [np.zeros((0, len(self.grades)), dtype=np.float32)]
+        for begin in range(0, len(queries), batch_size):
+            batch = self._encode(queries[begin:begin + batch_size],
+                                 documents[begin:begin + batch_size], max_tokens)
+            parts.append(self.model(**batch).logits.float().softmax(-1).cpu().numpy())
+        return np.concatenate(parts)
 
 
 def grade_weights(grades: list[str], names: list[str]) -> torch.Tensor:
@@ -140,6 +140,33 @@ def calibration_split(triples: list[Triple], fraction: float,
         rank = int.from_bytes(triple_priority(triple, seed + 1)[:8], "big")
         (held_out if rank < cut else train).append(triple)
     return train, held_out
+
+
+def calibrated_thresholds(probabilities: np.ndarray, intended: list[str],
+                          grades: list[str]) -> dict[str, float | None]:
+    """Per grade, the probability threshold whose "this pair is that grade" decision has the best
+    F1 on labelled pairs, counted as if every grade were equally common (QGen asks for every
+    grade equally often, whatever the judgements' mix); None for a grade with no pair."""
+    truth = np.array([grades.index(g) for g in intended], dtype=np.int64)
+    counts = np.bincount(truth, minlength=len(grades))
+    present = counts > 0
+    weights = (1.0 / np.where(present, counts, 1))[truth] / present.sum()
+    chosen: dict[str, float | None] = {}
+    for index, grade in enumerate(grades):
+        if not present[index]:
+            chosen[grade] = None
+            continue
+        positive = truth == index
+        best, best_f1 = THRESHOLD_GRID[0], -1.0
+        for threshold in THRESHOLD_GRID:
+            said = probabilities[:, index] >= threshold
+            hits = weights[said & positive].sum()
+            said_weight, positive_weight = weights[said].sum(), weights[positive].sum()
+            f1 = 2 * hits / (said_weight + positive_weight)
+            if f1 > best_f1 + 1e-12:
+                best, best_f1 = threshold, f1
+        chosen[grade] = best
+    return chosen
 
 
 def grade_report(intended: list[str], predicted: list[str], grades: list[str]) -> dict:
@@ -184,13 +211,16 @@ def train_classifier(triples: list[Triple], training: ClassifierTraining, folder
                                           settings.device)
         losses = classifier.train([t.query for t in train], [t.document for t in train],
                                   [t.grade for t in train], settings, training.balance)
-        predicted = [grade for begin in range(0, len(held_out), 64)
-                     for grade, _ in classifier.predict(
-                         [t.query for t in held_out[begin:begin + 64]],
-                         [t.document for t in held_out[begin:begin + 64]], settings.pair_tokens)]
+        grades = list(training.grades)
+        intended = [t.grade for t in held_out]
+        probabilities = classifier.probabilities([t.query for t in held_out],
+                                                 [t.document for t in held_out],
+                                                 settings.pair_tokens)
+        predicted = [grades[i] for i in probabilities.argmax(1)]
         return classifier, {"base": training.base, "final_loss": final_loss(losses),
                             "balance": training.balance,
-                            "calibration": grade_report([t.grade for t in held_out], predicted,
-                                                        list(training.grades))}
+                            "calibration": grade_report(intended, predicted, grades),
+                            "thresholds": calibrated_thresholds(probabilities, intended,
+                                                                grades)}
 
     return train_into(folder, "classifier", triples, training.threads, fit)

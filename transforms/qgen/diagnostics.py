@@ -1,4 +1,4 @@
-"""What the `synthetic_queries` card warns about, from the (grade asked for, classifier grade)
+"""What the `scored_queries` card warns about, from the (grade asked for, classifier grade)
 counts of every judged query. Free of Beam."""
 
 import math
@@ -38,8 +38,8 @@ def classifier_warnings(counts: dict[tuple[str, str], int], grades: list[str]) -
             f"the grade classifier predicted `{grade}` for {count / total:.0%} of the {total:,} "
             f"judged queries: it has most likely not learned to tell the {len(grades)} grades "
             f"apart (a training loss near ln {len(grades)} = {math.log(len(grades)):.2f} says "
-            "the same), so the faithfulness filter kept that grade's queries and dropped nearly "
-            "all others.")
+            "the same), so its probabilities say little about the grade of a query and the "
+            "faithfulness filter decides close to at random.")
     kappa = _cohen_kappa(counts, total)
     if kappa <= MIN_AGREEMENT_KAPPA:
         warnings.append(
@@ -52,10 +52,10 @@ def classifier_warnings(counts: dict[tuple[str, str], int], grades: list[str]) -
 
 def calibration_warnings(report: dict) -> list[str]:
     """A warning per grade the classifier never recognised on its held-out calibration slice:
-    the faithfulness filter then drops every query asked for that grade."""
+    its probability of that grade is then no guide to which queries are faithful to it."""
     calibration = report.get("calibration") or {}
     return [f"the grade classifier recognised no `{grade}` pair of the "
             f"{calibration['support'][grade]:,} in its held-out calibration slice (recall 0), "
-            f"so the faithfulness filter drops every query asked to be `{grade}`; see the "
-            "manifest's reports.classifier"
+            f"so its probability of `{grade}` is no guide to which queries are faithful to it; "
+            "see the manifest's reports.classifier"
             for grade, recall in (calibration.get("recall") or {}).items() if recall == 0]

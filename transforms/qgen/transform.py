@@ -1,5 +1,6 @@
 """Beam wiring for qgen: judgements + documents -> training triples -> (one worker) trained
-models -> grade-conditioned generation through RunInference -> filters -> faithfulness."""
+models -> grade-conditioned generation through RunInference -> empty and repeated queries
+dropped -> every grade's probability from the classifier (the keep decision is qgen_filter's)."""
 
 import functools
 from collections import Counter
@@ -50,8 +51,6 @@ class QgenSettings:
     max_train_triples: int  # the bound on what the training worker holds; a seeded sample above
     threads: int | None  # torch threads while generating and judging; None: torch's default
     target_rows: int  # documents to generate for, to size the buckets
-    drop_copied: bool
-    faithfulness: str  # "filter" or "annotate"
     seed: int
     judgements: str
     judgements_version: str
@@ -137,7 +136,8 @@ class TrainModelsFn(beam.DoFn):
         yield s.generator_folder, s.classifier_folder
         yield TaggedOutput(REPORTS, ("classifier", {
             "balance": classifier.get("balance"), "final_loss": classifier.get("final_loss"),
-            "calibration": classifier.get("calibration")}))
+            "calibration": classifier.get("calibration"),
+            "thresholds": classifier.get("thresholds")}))
 
 
 class _GenerationInputsFn(beam.DoFn):
@@ -201,7 +201,7 @@ class GeneratorModelHandler(ModelHandler):
 
 
 class ClassifierModelHandler(ModelHandler):
-    """(query, document) pairs in, (predicted grade, probability) out."""
+    """(query, document) pairs in, each grade's probability out."""
 
     def __init__(self, settings: QgenSettings) -> None:
         super().__init__()  # batches come from RunOnContentBatches
@@ -213,9 +213,10 @@ class ClassifierModelHandler(ModelHandler):
         return GradeClassifier.load(folder, self._settings.device)
 
     def run_inference(self, batch, model, inference_args=None):
-        predictions = model.predict([q for q, _ in batch], [d for _, d in batch],
-                                    self._settings.classifier_training.settings.pair_tokens)
-        return [PredictionResult(pair, prediction) for pair, prediction in zip(batch, predictions)]
+        probabilities = model.probabilities(
+            [q for q, _ in batch], [d for _, d in batch],
+            self._settings.classifier_training.settings.pair_tokens, batch_size=len(batch))
+        return [PredictionResult(pair, row) for pair, row in zip(batch, probabilities)]
 
     def get_metrics_namespace(self) -> str:
         return "qgen"
@@ -227,34 +228,27 @@ def _generated(keyed_result):
 
 
 class _FilterDocumentFn(beam.DoFn):
-    def __init__(self, drop_copied: bool) -> None:
-        self._drop_copied = drop_copied
-
     def process(self, grouped):
         _, queries = grouped
-        kept, reasons = filter_document_queries(list(queries), self._drop_copied)
+        kept, reasons = filter_document_queries(list(queries))
         for reason in reasons:
             Metrics.counter("qgen", reason).inc()
             yield TaggedOutput(DROPS, (reason, 1))
         yield from kept
 
 
-class _FaithfulRowFn(beam.DoFn):
+class _ScoredRowFn(beam.DoFn):
     def __init__(self, settings: QgenSettings) -> None:
         self._settings = settings
 
     def process(self, keyed_result):
         item, result = keyed_result
-        predicted, score = result.inference
-        faithful = None if item.grade is None else predicted == item.grade
-        if self._settings.faithfulness == "filter" and faithful is False:
-            Metrics.counter("qgen", "unfaithful").inc()
-            yield TaggedOutput(DROPS, ("unfaithful", 1))
-        else:
-            yield {"query": item.query, "doc_id": item.doc_id, "doc_text": item.doc_text,
-                   "grade": item.grade, "generator": self._settings.generator_identity,
-                   "seed": self._settings.seed, "classifier_grade": predicted,
-                   "classifier_score": round(score, 6), "faithful": faithful}
+        grades = self._settings.scheme.names
+        predicted = grades[int(result.inference.argmax())]
+        yield {"query": item.query, "doc_id": item.doc_id, "doc_text": item.doc_text,
+               "grade": item.grade, "generator": self._settings.generator_identity,
+               "seed": self._settings.seed, "classifier_grade": predicted,
+               "grade_probabilities": [round(float(p), 6) for p in result.inference]}
         yield TaggedOutput("judged", (item.grade, predicted))
 
 
@@ -279,7 +273,7 @@ class CountPairsFn(beam.CombineFn):
 
 
 class GenerateQueries(beam.PTransform):
-    """Target documents -> {queries (synthetic_queries rows), drops, dead_letters, chart,
+    """Target documents -> {queries (scored_queries rows), drops, dead_letters, chart,
     warnings}.
 
     `models_ready`: a one-element PCollection (the model folders) that generation waits for."""
@@ -305,17 +299,16 @@ class GenerateQueries(beam.PTransform):
                 label="Generate")
             | "Queries per document" >> beam.FlatMap(_generated)
             | "Group queries by document" >> beam.GroupByKey()
-            | "Filter queries" >> beam.ParDo(_FilterDocumentFn(s.drop_copied)).with_outputs(
+            | "Drop empty and repeated queries" >> beam.ParDo(_FilterDocumentFn()).with_outputs(
                 DROPS, main="kept"))
         judged = (
             generated.kept
             | "Pair with document" >> beam.Map(lambda item: (item, (item.query, item.doc_text)))
-            | "Judge grades" >> RunOnContentBatches(
+            | "Score grades" >> RunOnContentBatches(
                 ClassifierModelHandler(s), s.batch_size,
                 bucket_count(expected * s.queries_per_grade, s.batch_size,
-                             s.length_sort_batches), by_length, label="Judge")
-            | "Faithfulness" >> beam.ParDo(_FaithfulRowFn(s)).with_outputs(
-                DROPS, "judged", main="rows"))
+                             s.length_sort_batches), by_length, label="Score")
+            | "Scored rows" >> beam.ParDo(_ScoredRowFn(s)).with_outputs("judged", main="rows"))
         title = f"{s.generator_identity}: grade asked for vs classifier grade"
         grades = s.scheme.names
         confusion = (judged.judged
@@ -325,8 +318,8 @@ class GenerateQueries(beam.PTransform):
             lambda counts: ("grade_confusion.png", confusion_png(counts, grades, title)))
         warnings = confusion | "Classifier warnings" >> beam.FlatMap(
             classifier_warnings, grades)
-        drops = (generated[DROPS], judged[DROPS]) | "All query drops" >> beam.Flatten()
-        return {"queries": judged.rows, "drops": drops, "dead_letters": inputs[DEAD_LETTER],
+        return {"queries": judged.rows, "drops": generated[DROPS],
+                "dead_letters": inputs[DEAD_LETTER],
                 "chart": chart, "warnings": warnings}
 
 
@@ -335,14 +328,14 @@ class GenerateFromJudgements(beam.PTransform):
     """The whole qgen stage on published data: judgements joined with their documents train (or
     reuse) both models on one worker, then every target document gets its graded queries.
 
-    Applied to the pipeline. Output dict: `queries` (synthetic_queries rows), `drops`, `chart`,
+    Applied to the pipeline. Output dict: `queries` (scored_queries rows), `drops`, `chart`,
     `warnings` (for the card), `reports` (the classifier's record, for the manifest),
     `dead_letters` with `dead_letter_reasons`.
     """
 
     def __init__(self, settings: QgenSettings, judgements_files: list[str],
                  documents_files: list[str], target_files: list[str]) -> None:
-        super().__init__(label="Synthetic queries")
+        super().__init__(label="Scored queries")
         self._settings = settings
         self._files = {"judgements": judgements_files, "documents": documents_files,
                        "target documents": target_files}
