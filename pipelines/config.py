@@ -273,7 +273,7 @@ class QgenConfig(_Strict):
     faithfulness_threshold: dict[str, float] = Field(
         default_factory=dict, description="grade -> the probability of that grade a query "
         "asked for it needs to be faithful; a grade not named gets the threshold chosen on the "
-        "classifier's calibration slice (manifest reports.classifier.thresholds)")
+        "classifier's calibration slice (manifest reports.filter.thresholds)")
     device: Literal["cpu", "cuda"] = "cpu"
     num_shards: int = Field(default=1, ge=0, description=SHARDS)
     max_train_triples: int = Field(

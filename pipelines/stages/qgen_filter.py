@@ -13,6 +13,7 @@ from pipelines.stages.planning import Parent, latest_parent, planned_train_outpu
 from pipelines.stages.qgen import SCORED
 from transforms.publish.transform import DatasetOutput, Publish
 from transforms.qgen.filter_transform import DecisionSettings, KeepFaithfulQueries
+from transforms.qgen.filters import calibrated_thresholds
 
 QUERIES = "synthetic_queries"
 
@@ -29,9 +30,11 @@ def _settings(config: RebuildConfig) -> QgenConfig:
 
 def thresholds(settings: QgenConfig, scored: Parent) -> dict[str, float]:
     """Each grade's threshold: the configured one, else the one chosen on the classifier's
-    calibration slice (in the scored version's manifest)."""
-    calibrated = (scored.manifest.get("reports", {}).get("classifier", {})
-                  .get("thresholds") or {})
+    calibration slice (its threshold curves are in the scored version's manifest)."""
+    calibration = (scored.manifest.get("reports", {}).get("classifier", {})
+                   .get("calibration") or {})
+    curves = calibration.get("threshold_curves")
+    calibrated = calibrated_thresholds(curves) if curves else {}
     chosen = {}
     for grade in settings.grades:
         threshold = settings.faithfulness_threshold.get(grade, calibrated.get(grade))

@@ -8,12 +8,13 @@ import pytest
 
 from transforms.qgen.classifier import (
     balanced_order,
-    calibrated_thresholds,
     calibration_split,
     grade_report,
     grade_weights,
+    threshold_curves,
 )
 from transforms.qgen.diagnostics import calibration_warnings
+from transforms.qgen.filters import calibrated_thresholds
 from transforms.qgen.training import Triple
 
 GRADES = ["Irrelevant", "Partial", "Exact"]
@@ -65,8 +66,24 @@ def test_calibrated_thresholds_separate_each_grade_and_skip_an_absent_one():
     grades = ["Irrelevant", "Partial", "Exact"]
     intended = ["Irrelevant"] * 2 + ["Exact"] * 8
     irrelevant = [0.9, 0.6] + [0.55] + [0.1] * 7  # the Irrelevant pairs are the two above 0.55
-    probabilities = np.array([[p, 0.0, 1 - p] for p in irrelevant])
-    chosen = calibrated_thresholds(probabilities, intended, grades)
+    curves = threshold_curves(np.array([[p, 0.0, 1 - p] for p in irrelevant]), intended, grades)
+    at = curves["grid"].index
+    assert curves["counts"]["Irrelevant"]["Irrelevant"][at(0.56)] == 2
+    assert curves["counts"]["Irrelevant"]["Exact"][at(0.55)] == 1
+    assert curves["counts"]["Partial"]["Partial"] == [0] * len(curves["grid"])
+    chosen = calibrated_thresholds(curves)
     assert chosen["Irrelevant"] == 0.56  # the lowest threshold with every decision right
     assert chosen["Partial"] is None  # no Partial pair to choose on
     assert chosen["Exact"] == 0.41  # above the Irrelevant pairs' 0.1 and 0.4, below 0.45
+
+
+def test_a_rare_grade_counts_as_much_as_a_common_one_and_beta_favours_precision():
+    grades = ["Irrelevant", "Exact"]
+    # 10 Irrelevant pairs: 5 at 0.8, 5 at 0.3; 100 Exact pairs: 10 at 0.6, 90 at 0.1.
+    p_irrelevant = [0.8] * 5 + [0.3] * 5 + [0.6] * 10 + [0.1] * 90
+    intended = ["Irrelevant"] * 10 + ["Exact"] * 100
+    curves = threshold_curves(np.array([[p, 1 - p] for p in p_irrelevant]), intended, grades)
+    # Counted as equally common, 0.11 (recall 1, precision 1 / 1.1; unweighted it would be
+    # 10 / 20) has the best F1; with beta 0.25, 0.61 (recall 0.5, precision 1) wins.
+    assert calibrated_thresholds(curves, beta=1.0)["Irrelevant"] == 0.11
+    assert calibrated_thresholds(curves, beta=0.25)["Irrelevant"] == 0.61

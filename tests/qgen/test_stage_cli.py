@@ -9,6 +9,7 @@ import pytest
 
 from pipelines.cli import main
 from transforms.publish import store
+from transforms.qgen.filters import calibrated_thresholds
 
 
 def _latest(root: Path, dataset: str) -> Path:
@@ -59,7 +60,9 @@ def test_example_judgements_train_and_generate(example_config, tiny_models, caps
     calibration = report["calibration"]  # the held-out slice of the training judgements
     assert set(calibration["recall"]) == set(grades)
     assert 0 < calibration["pairs"] == sum(calibration["support"].values())
-    thresholds = report["thresholds"]  # chosen on that slice
+    curves = calibration["threshold_curves"]  # what the default thresholds are chosen from
+    assert [sum(curves["counts"][grades[0]][g][0] for g in grades)] == [calibration["pairs"]]
+    thresholds = calibrated_thresholds(curves)
     assert set(thresholds) == set(grades) and all(0 < t < 1 for t in thresholds.values())
     for model in ("generator", "classifier"):
         model_folder = Path(manifest["models"][f"{model}_folder"])

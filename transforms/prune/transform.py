@@ -397,8 +397,8 @@ class PruneForTarget(beam.PTransform):
                 RowBalance(f"{role} rows read to pair with vectors",
                            (f"{role}_paired", f"{role}_without_vector"), total=f"{role}_read")]
         return (*balances,
-                RowBalance("source rows in the manifest", ("source_read_again",),
-                           expected=self._rows["source"]),
+                RowBalance("source rows in the manifest (the second read, to publish)",
+                           ("source_read_again",), expected=self._rows["source"]),
                 RowBalance("source rows read again to publish",
                            ("kept", "pruned_class", "source_dead_letters"),
                            total="source_read_again"))

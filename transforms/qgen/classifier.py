@@ -26,9 +26,10 @@ from transforms.qgen.training import (
 # Irrelevant recall on Home Depot, BENCHMARKS.md); "weighted": cross-entropy weighted by inverse
 # grade frequency; "none": as the judgements come.
 BALANCES = ("sampled", "weighted", "none")
-# The thresholds a grade's probability is tried at when choosing its default on the calibration
-# slice (0.01 apart, so the choice does not hinge on one pair's probability).
-THRESHOLD_GRID = tuple(round(0.01 * step, 2) for step in range(1, 100))
+# The thresholds a grade's probability is counted at on the calibration slice, to choose its
+# default there (0.01 apart, so the choice does not hinge on one pair's probability); 0 counts
+# every pair.
+THRESHOLD_GRID = tuple(round(0.01 * step, 2) for step in range(100))
 
 
 class GradeClassifier:
@@ -142,31 +143,18 @@ def calibration_split(triples: list[Triple], fraction: float,
     return train, held_out
 
 
-def calibrated_thresholds(probabilities: np.ndarray, intended: list[str],
-                          grades: list[str]) -> dict[str, float | None]:
-    """Per grade, the probability threshold whose "this pair is that grade" decision has the best
-    F1 on labelled pairs, counted as if every grade were equally common (QGen asks for every
-    grade equally often, whatever the judgements' mix); None for a grade with no pair."""
+def threshold_curves(probabilities: np.ndarray, intended: list[str], grades: list[str]) -> dict:
+    """{"grid": THRESHOLD_GRID, "counts": {grade: {labelled grade: [pairs at or above each
+    grid value]}}}: how many labelled pairs have a probability of each grade at or above each
+    threshold. Enough to choose a threshold by any rule later (qgen_filter does), without
+    keeping the pairs."""
     truth = np.array([grades.index(g) for g in intended], dtype=np.int64)
-    counts = np.bincount(truth, minlength=len(grades))
-    present = counts > 0
-    weights = (1.0 / np.where(present, counts, 1))[truth] / present.sum()
-    chosen: dict[str, float | None] = {}
-    for index, grade in enumerate(grades):
-        if not present[index]:
-            chosen[grade] = None
-            continue
-        positive = truth == index
-        best, best_f1 = THRESHOLD_GRID[0], -1.0
-        for threshold in THRESHOLD_GRID:
-            said = probabilities[:, index] >= threshold
-            hits = weights[said & positive].sum()
-            said_weight, positive_weight = weights[said].sum(), weights[positive].sum()
-            f1 = 2 * hits / (said_weight + positive_weight)
-            if f1 > best_f1 + 1e-12:
-                best, best_f1 = threshold, f1
-        chosen[grade] = best
-    return chosen
+    grid = np.array(THRESHOLD_GRID)
+    counts = {grade: {labelled: [int(n) for n in
+                                 (probabilities[truth == j, i][:, None] >= grid).sum(0)]
+                      for j, labelled in enumerate(grades)}
+              for i, grade in enumerate(grades)}
+    return {"grid": list(THRESHOLD_GRID), "counts": counts}
 
 
 def grade_report(intended: list[str], predicted: list[str], grades: list[str]) -> dict:
@@ -219,8 +207,8 @@ def train_classifier(triples: list[Triple], training: ClassifierTraining, folder
         predicted = [grades[i] for i in probabilities.argmax(1)]
         return classifier, {"base": training.base, "final_loss": final_loss(losses),
                             "balance": training.balance,
-                            "calibration": grade_report(intended, predicted, grades),
-                            "thresholds": calibrated_thresholds(probabilities, intended,
-                                                                grades)}
+                            "calibration": grade_report(intended, predicted, grades)
+                            | {"threshold_curves": threshold_curves(probabilities, intended,
+                                                                    grades)}}
 
     return train_into(folder, "classifier", triples, training.threads, fit)

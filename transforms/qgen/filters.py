@@ -12,6 +12,9 @@ from transforms.qgen.grades import normalise_query
 # "contained": it appears anywhere in the document; "whole": it is the whole document (e.g. the
 # product title itself); "off": never.
 COPY_RULES = ("contained", "whole", "off")
+# How a grade's default threshold weighs precision against recall on the calibration slice
+# (F-beta; below 1 favours precision: the kept queries' faithfulness).
+CALIBRATION_BETA = 1.0
 
 
 @dataclass(frozen=True)
@@ -57,3 +60,36 @@ def faithful_to_grade(probabilities: list[float], grade: str | None, grades: lis
     if grade is None:
         return None
     return probabilities[grades.index(grade)] >= thresholds[grade]
+
+
+def threshold_scores(curves: dict, grade: str, beta: float) -> list[tuple[float, float]]:
+    """(threshold, F-beta of "this pair has `grade`") per grid value above 0, from the
+    calibration slice's `threshold_curves`, every labelled grade counted as if equally common
+    (generation asks for each grade equally often, whatever the judgements' mix)."""
+    counts = curves["counts"][grade]
+    support = {labelled: at[0] for labelled, at in counts.items() if at[0]}  # grid[0] is 0
+    if grade not in support:
+        return []
+    scores = []
+    for index, threshold in enumerate(curves["grid"]):
+        if threshold <= 0:
+            continue
+        recall = counts[grade][index] / support[grade]
+        said = sum(counts[labelled][index] / n for labelled, n in support.items())
+        precision = counts[grade][index] / support[grade] / said if said else 0.0
+        scores.append((threshold, 0.0 if not precision + recall else
+                       (1 + beta**2) * precision * recall / (beta**2 * precision + recall)))
+    return scores
+
+
+def calibrated_thresholds(curves: dict, beta: float = CALIBRATION_BETA
+                          ) -> dict[str, float | None]:
+    """Per grade, the lowest threshold with the best F-beta on the calibration slice (see
+    `threshold_scores`); None for a grade with no labelled pair there."""
+    chosen: dict[str, float | None] = {}
+    for grade in curves["counts"]:
+        scores = threshold_scores(curves, grade, beta)
+        best = max((score for _, score in scores), default=None)
+        chosen[grade] = (None if best is None else
+                         next(t for t, score in scores if score >= best - 1e-12))
+    return chosen

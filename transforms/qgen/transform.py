@@ -136,8 +136,7 @@ class TrainModelsFn(beam.DoFn):
         yield s.generator_folder, s.classifier_folder
         yield TaggedOutput(REPORTS, ("classifier", {
             "balance": classifier.get("balance"), "final_loss": classifier.get("final_loss"),
-            "calibration": classifier.get("calibration"),
-            "thresholds": classifier.get("thresholds")}))
+            "calibration": classifier.get("calibration")}))
 
 
 class _GenerationInputsFn(beam.DoFn):
