@@ -265,7 +265,7 @@ class QgenConfig(_Strict):
         default=20, ge=0, description="inputs are batched within buckets of about this many "
         "batches, sorted by length; 0: hash order")
     drop_copied: Literal["contained", "whole", "off"] = Field(
-        default="contained", description="qgen_filter drops a query copied from its document: "
+        default="whole", description="qgen_filter drops a query copied from its document: "
         "one that appears anywhere in it, one that is the whole document, or none")
     faithfulness: Literal["filter", "annotate"] = Field(
         default="filter", description="qgen_filter drops the queries not faithful to their "

@@ -13,8 +13,10 @@ from transforms.qgen.grades import normalise_query
 # product title itself); "off": never.
 COPY_RULES = ("contained", "whole", "off")
 # How a grade's default threshold weighs precision against recall on the calibration slice
-# (F-beta; below 1 favours precision: the kept queries' faithfulness).
-CALIBRATION_BETA = 1.0
+# (F-beta; below 1 favours precision: the kept queries' faithfulness). 0.5: on Home Depot the
+# best mean per-grade faithfulness among the rules that keep as many queries as the
+# most-probable-grade rule did (BENCHMARKS.md, "QGen: which keep rule").
+CALIBRATION_BETA = 0.5
 
 
 @dataclass(frozen=True)
