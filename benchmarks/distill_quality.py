@@ -5,47 +5,56 @@ Data format: `--source` (labels ignored), `--target-train` and `--target-test` a
 the header `text,label` (or JSONL with those keys); `prepare_intent_data.py` writes CLINC150 ->
 Banking77 in that format.
 
-Protocol, per seed:
+Protocol, per seed (`transfer.py` has the shared fine-tuning protocol):
   1. Every source text gets its teacher vector (the default sentence encoder, cached as .npy in
      the work dir) and its token ids over the teacher's frozen word-embedding table (L = 32).
+     The vectors are normalised per `--norms` (`transforms/distill/targets.py`; statistics of
+     the whole source), and every method regresses onto the normalised targets.
   2. KRR-ST (the stage's own code, `transforms/distill`) distils the source into m synthetic
-     (inputs_embeds, target) pairs with this seed; its wall time is reported.
+     (inputs_embeds, target) pairs for every m in `--ms`; its wall time is reported.
   3. A fresh student (same initial weights for every method of a seed) is pre-trained by MSE on
-     (inputs, teacher-space targets) of each method, `--epochs` epochs for the m-sized sets and
-     `--full-epochs` for the whole source:
+     (inputs, targets) of each method, `--epochs` epochs for the m-sized sets and
+     `--full-epochs` for the whole source, at `--pretrain-lr`:
        krr_st   the distilled (X_s, Y_s)
        coreset  the distinct real texts nearest to Y_s (the `distilled_coreset` dataset)
        random   m random real texts
        kmeans   the real text nearest to each of m spherical k-means centroids
        full     every source text (upper bound)
        none     no pre-training
-     plus, with `--published NAME=DIR`, a `distilled` dataset version the pipeline published
-     (e.g. prune -> distill chained through one config) under the method name NAME.
-  4. `shots` target examples per class are drawn; the student is linearly probed (frozen) and
-     fully fine-tuned on them, and both are scored on the whole target test set.
+     plus, with `--published NAME=DIR`, a `distilled` dataset version the pipeline published,
+     pre-trained by the consumer recipe (`transforms.student.distilled.pretrain_on_distilled`).
+  4. In each regime of `--regimes`, the student is linearly probed (frozen) and fully fine-tuned
+     with rate and epochs chosen on the validation split; the chosen model is scored on the whole
+     target test set. The summary has mean ± sd and paired per-seed differences against `none`
+     and `random`.
+
+Every finished (method, m, normalisation, seed) is written to `--out` at once, and a rerun with
+the same `--out` skips them, so a long grid resumes where it stopped.
 """
 
 import argparse
+import hashlib
 import json
 import shutil
 import statistics
 import time
-from collections import defaultdict
-from dataclasses import asdict
+from collections import Counter, defaultdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import torch
 from transfer import (
+    REGIMES,
     CachedEmbedder,
     Encoded,
+    TargetTask,
     evaluate_transfer,
     log,
     mean_sd,
+    paired,
     read_labelled,
-    sample_shots,
 )
 
 from transforms.distill.krr_st import KrrStSettings
@@ -57,9 +66,16 @@ from transforms.distill.synthetic_set import (
     RealNeighbours,
     distill,
 )
+from transforms.distill.targets import NORMALISATIONS, TargetNormaliser
 from transforms.embed.encoder import DEFAULT_ENCODER, encoder_identity
 from transforms.progress import eta
 from transforms.prune.surrogates import spherical_kmeans
+from transforms.student.distilled import (
+    PRETRAIN_EPOCHS,
+    PRETRAIN_LR,
+    pretrain_on_distilled,
+    read_distilled,
+)
 from transforms.student.model import (
     StudentSettings,
     TextStudent,
@@ -69,6 +85,7 @@ from transforms.student.model import (
 from transforms.student.training import pretrain_regression
 
 METHOD_ORDER = ("none", "full", "krr_st", "coreset", "random", "kmeans")
+SIZED = ("krr_st", "coreset", "random", "kmeans")  # methods with m examples
 
 
 def kmeans_rows(vectors: np.ndarray, m: int, seed: int) -> np.ndarray:
@@ -78,59 +95,112 @@ def kmeans_rows(vectors: np.ndarray, m: int, seed: int) -> np.ndarray:
     return np.array([index for _, index in coreset_indices(candidates)])
 
 
-def published_set(folder: Path) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(inputs_embeds, mask, targets) of a published `distilled` version."""
-    table = pa.concat_tables(pq.read_table(p) for p in sorted((folder / "data").glob("*.parquet")))
-    embeds = torch.tensor(table.column("inputs_embeds").to_pylist())  # (m, L, d)
-    mask = torch.tensor(table.column("attention_mask").to_pylist()).long()  # (m, L)
-    targets = torch.tensor(table.column("target").to_pylist())  # (m, t)
-    return embeds, mask, targets
-
-
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--source", type=Path, required=True, help="source texts (text,label)")
     parser.add_argument("--target-train", type=Path, required=True)
     parser.add_argument("--target-test", type=Path, required=True)
-    parser.add_argument("--m", type=int, default=300, help="synthetic examples (and subset size)")
-    parser.add_argument("--steps", type=int, default=1000, help="KRR-ST outer steps")
+    parser.add_argument("--ms", type=int, nargs="+", default=[300],
+                        help="sizes of the distilled set and of the real subsets")
+    parser.add_argument("--steps", type=int, default=KrrStSettings.steps,
+                        help="KRR-ST outer steps")
     parser.add_argument("--real-batch", type=int, default=512)
     parser.add_argument("--pool-size", type=int, default=10)
     parser.add_argument("--pool-steps", type=int, default=100)
-    parser.add_argument("--shots", type=int, default=10, help="target examples per class")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--epochs", type=int, default=100,
+    parser.add_argument("--norms", nargs="+", choices=NORMALISATIONS, default=["standardise"],
+                        help="teacher-target normalisations to compare (KRR-ST and pre-training)")
+    parser.add_argument("--regimes", nargs="+", choices=sorted(REGIMES),
+                        default=sorted(REGIMES), help="fine-tuning regimes")
+    parser.add_argument("--validation-per-class", type=int, default=10,
+                        help="target-train examples per class held out to choose fine-tuning "
+                             "rate and epochs")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--epochs", type=int, default=PRETRAIN_EPOCHS,
                         help="pre-training epochs on an m-sized set")
     parser.add_argument("--full-epochs", type=int, default=5,
                         help="pre-training epochs on the whole source")
-    parser.add_argument("--finetune-epochs", type=int, default=30)
+    parser.add_argument("--pretrain-lr", type=float, default=PRETRAIN_LR)
+    parser.add_argument("--width", type=int, default=StudentSettings.d_model,
+                        help="the student's d_model (ff is twice that)")
     parser.add_argument("--published", nargs="*", default=[], metavar="NAME=DIR",
                         help="published `distilled` version folders to evaluate as methods")
     parser.add_argument("--methods", nargs="+", choices=METHOD_ORDER, default=list(METHOD_ORDER),
                         help="built-in methods to run (KRR-ST is distilled only if krr_st or "
                              "coreset is among them)")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/work/distill_quality.json"))
     parser.add_argument("--work-dir", type=Path, default=Path("benchmarks/work/cache"))
     return parser.parse_args()
 
 
-def summary_table(runs: list[dict]) -> str:
-    groups: dict[str, list[dict]] = defaultdict(list)
+def run_key(method: str, m: int, norm: str, seed: int) -> str:
+    """What identifies a finished run in the results file (`none` has no m or normalisation)."""
+    if method == "none":
+        return f"none/seed{seed}"
+    return f"{method}/m{m if method in SIZED else 0}/{norm}/seed{seed}"
+
+
+def summary_table(runs: list[dict], regimes: list[str]) -> str:
+    """Per regime and condition: fine-tune and probe accuracy, chosen settings, paired
+    differences against `none` and against `random` of the same m and normalisation."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
     for run in runs:
-        groups[run["method"]].append(run)
-    order = [*METHOD_ORDER, *sorted(set(groups) - set(METHOD_ORDER))]
-    lines = ["| method | examples | fine-tune acc | probe acc | distill s | pre-train s |",
-             "|---|---|---|---|---|---|"]
-    for method in [m for m in order if m in groups]:
-        group = groups[method]
-        lines.append(
-            f"| {method} | {group[0]['examples']:,} | {mean_sd([r['finetune_acc'] for r in group])}"
-            f" | {mean_sd([r['probe_acc'] for r in group])}"
-            f" | {statistics.mean(r['distill_seconds'] for r in group):.0f}"
-            f" | {statistics.mean(r['pretrain_seconds'] for r in group):.1f} |")
+        groups[(run["method"], run["m"], run["norm"])].append(run)
+
+    def by_seed(key: tuple, regime: str, field: str = "finetune_acc") -> dict[int, float]:
+        return {r["seed"]: r["scores"][regime][field] for r in groups.get(key, [])}
+
+    order = {name: i for i, name in enumerate(METHOD_ORDER)}
+    keys = sorted(groups, key=lambda k: (k[2] or "", k[1], order.get(k[0], len(order)), k[0]))
+    lines = []
+    for regime in regimes:
+        lines += [f"\n**{regime}**\n",
+                  ("| method | m | targets | seeds | fine-tune acc | probe acc | − none (paired) "
+                   "| − random (paired) | lr / epochs chosen | distill s | pre-train s |"),
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for key in keys:
+            method, m, norm = key
+            group = [r for r in groups[key] if regime in r["scores"]]
+            if not group:
+                continue
+            tuned = by_seed(key, regime)
+            chosen = Counter(f"{r['scores'][regime]['lr']:g}/{r['scores'][regime]['epochs']}"
+                             for r in group)
+            versus_random = ("–" if method == "random" or method not in SIZED
+                             else paired(tuned, by_seed(("random", m, norm), regime)))
+            lines.append(
+                f"| {method} | {m or '–'} | {norm or '–'} | {len(group)} "
+                f"| {mean_sd(list(tuned.values()))} "
+                f"| {mean_sd(list(by_seed(key, regime, 'probe_acc').values()))} "
+                f"| {'–' if method == 'none' else paired(tuned, by_seed(('none', 0, None), regime))} "
+                f"| {versus_random} | {', '.join(f'{c}×{n}' for c, n in chosen.most_common(3))} "
+                f"| {statistics.mean(r['distill_seconds'] for r in group):.0f} "
+                f"| {statistics.mean(r['pretrain_seconds'] for r in group):.1f} |")
     return "\n".join(lines)
+
+
+def distil(args: argparse.Namespace, real: RealTexts, table: TokenEmbeddingTable,
+           student_config: StudentSettings, m: int, norm: str, seed: int) -> tuple:
+    """KRR-ST as the stage runs it: (X_s, mask, Y_s), the coreset rows, and the wall time."""
+    settings = DistillSettings(
+        krr=KrrStSettings(m=m, pool_size=args.pool_size, pool_steps=args.pool_steps,
+                          real_batch=args.real_batch, steps=args.steps, seed=seed),
+        student=student_config, device="cpu", target_normalisation=norm,
+        checkpoint_folder=str(args.work_dir / f"distill-checkpoints-{m}-{norm}-{seed}"),
+        checkpoint_every=args.steps)
+    shutil.rmtree(settings.checkpoint_folder, ignore_errors=True)  # a fresh run, timed
+    distilling = time.perf_counter()
+    result = distill(settings, real, table)
+    seconds = time.perf_counter() - distilling
+    losses = result.distiller.losses
+    log(f"seed {seed}: KRR-ST m={m} ({norm}), {args.steps} steps in {eta(seconds)}; loss "
+        f"{statistics.mean(losses[:20]):.5f} (first 20) -> {statistics.mean(losses[-20:]):.5f} "
+        f"(last 20)")
+    distiller = result.distiller
+    nearest = RealNeighbours.of(distiller, result.real)
+    coreset = np.array([i for _, i in nearest.coreset()])
+    return ((distiller.x_s.detach(), distiller.mask_s, distiller.y_s.detach()), coreset, seconds)
 
 
 def main() -> None:
@@ -149,80 +219,112 @@ def main() -> None:
     target_classes = sorted(set(train.labels))
     vectors = CachedEmbedder(args.work_dir / "embeddings", DEFAULT_ENCODER).vectors(source)
     table = TokenEmbeddingTable.load(DEFAULT_ENCODER, StudentSettings().max_len)
-    student_config = StudentSettings(d_in=table.dim)
+    student_config = StudentSettings(d_in=table.dim, d_model=args.width, ff=2 * args.width)
     ids, mask = table.tokenize(source.texts)
     real = RealTexts(ids.to(torch.int32), mask.sum(1), torch.from_numpy(vectors),
                      pa.table({"id": [f"{i:06d}" for i in range(len(source.texts))],
                                "text": source.texts, "label": source.labels}))
     test_encoded = Encoded.of(table, test.texts, test.labels, target_classes)
-    published = {name: published_set(Path(folder))
-                 for name, folder in (item.split("=", 1) for item in args.published)}
+    regimes = [REGIMES[name] for name in args.regimes]
     config = {**{k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
               "encoder": encoder_identity(DEFAULT_ENCODER), "table": table_identity(table),
-              "student": asdict(student_config)}
-    runs = []
+              "student": asdict(student_config),
+              "regime_grids": {r.name: asdict(r) for r in regimes}}
+    previous = json.loads(args.out.read_text()) if args.out.exists() else {}
+    runs = [r for r in previous.get("runs", []) if r.get("config_key") == config_key(config)]
+    done = {r["key"] for r in runs}
+    if runs:
+        log(f"resuming: {len(runs)} runs already in {args.out}")
+
+    def record(run: dict) -> None:
+        runs.append(run)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({"config": config, "runs": runs}, indent=1))
+
+    def pretrained(method: str, seed: int, data: tuple | None) -> tuple[TextStudent, float]:
+        """A fresh student (the same initial weights for every method of a seed), pre-trained
+        by MSE on `data` = (inputs_embeds, mask, targets) unless it is None."""
+        torch.manual_seed(seed)
+        student = TextStudent(student_config)
+        if data is None:
+            return student, 0.0
+        embeds, data_mask, targets = data
+        epochs = args.full_epochs if method == "full" else args.epochs
+        stats = pretrain_regression(student, embeds, data_mask, targets, epochs=epochs,
+                                    lr=args.pretrain_lr, seed=seed)
+        return student, stats.seconds
+
+    def evaluate(method: str, m: int, norm: str | None, seed: int, student: TextStudent,
+                 examples: int, pretrain_seconds: float, task: TargetTask,
+                 distill_seconds: float = 0.0) -> None:
+        scores = evaluate_transfer(student, table, task, regimes, seed)
+        record({"key": run_key(method, m, norm or "", seed), "config_key": config_key(config),
+                "method": method, "m": m if method in SIZED else 0, "norm": norm,
+                "seed": seed, "examples": examples, "pretrain_seconds": pretrain_seconds,
+                "distill_seconds": distill_seconds, "scores": scores})
+        log(f"seed {seed} {method} m={m} {norm} ({examples:,} examples): " + "; ".join(
+            f"{name} fine-tune {s['finetune_acc']:.3f} (lr {s['lr']:g}, {s['epochs']} ep, "
+            f"val {s['val_acc']:.3f}) probe {s['probe_acc']:.3f}" for name, s in scores.items())
+            + f" | elapsed {eta(time.perf_counter() - start)}")
+
+    def evaluate_data(method: str, m: int, norm: str | None, seed: int, data: tuple | None,
+                      task: TargetTask, distill_seconds: float = 0.0) -> None:
+        student, seconds = pretrained(method, seed, data)
+        evaluate(method, m, norm, seed, student, 0 if data is None else len(data[2]), seconds,
+                 task, distill_seconds)
+
     for seed in args.seeds:
-        settings = DistillSettings(
-            krr=KrrStSettings(m=args.m, pool_size=args.pool_size, pool_steps=args.pool_steps,
-                            real_batch=args.real_batch, steps=args.steps, seed=seed),
-            student=student_config, device="cpu",
-            checkpoint_folder=str(args.work_dir / f"distill-checkpoints-{seed}"),
-            checkpoint_every=args.steps)
-        sets = {"none": None}
-        subsets: dict[str, np.ndarray] = {}  # real rows with teacher targets
-        distill_seconds = 0.0
-        if {"krr_st", "coreset"} & set(args.methods):
-            shutil.rmtree(settings.checkpoint_folder, ignore_errors=True)  # a fresh run, timed
-            distilling = time.perf_counter()
-            distiller = distill(settings, real, table)
-            distill_seconds = time.perf_counter() - distilling
-            log(f"seed {seed}: KRR-ST m={args.m}, {args.steps} steps in "
-                f"{eta(distill_seconds)}; loss {statistics.mean(distiller.losses[:20]):.5f} "
-                f"(first 20) -> {statistics.mean(distiller.losses[-20:]):.5f} (last 20)")
-            sets["krr_st"] = (distiller.x_s.detach(), distiller.mask_s, distiller.y_s.detach())
-            nearest = RealNeighbours.of(distiller, real)
-            subsets["coreset"] = np.array([i for _, i in nearest.coreset()])
-        if "full" in args.methods:
-            subsets["full"] = np.arange(len(real))
-        if "random" in args.methods:
-            rng = np.random.default_rng(seed)
-            subsets["random"] = np.sort(rng.choice(len(real), size=args.m, replace=False))
-        if "kmeans" in args.methods:
-            subsets["kmeans"] = kmeans_rows(vectors, args.m, seed)
-        for name in METHOD_ORDER:
-            if name in subsets:
-                sets[name] = real.inputs(table, torch.as_tensor(subsets[name]))
-        sets = {name: data for name, data in sets.items() if name in args.methods}
-        sets.update(published)
-        rows = sample_shots(train.labels, args.shots, seed)
-        shots = Encoded.of(table, [train.texts[i] for i in rows], [train.labels[i] for i in rows],
-                           target_classes)
-        for method, data in sets.items():
-            torch.manual_seed(seed)
-            student = TextStudent(student_config)  # same initial weights for every method
-            pretrain_seconds, examples = 0.0, 0
-            if data is not None:
-                embeds, data_mask, targets = data
-                epochs = args.full_epochs if method == "full" else args.epochs
-                stats = pretrain_regression(student, embeds, data_mask, targets, epochs=epochs,
-                                            seed=seed)
-                pretrain_seconds, examples = stats.seconds, len(targets)
-            scores = evaluate_transfer(student, table, shots, test_encoded, len(target_classes),
-                                       args.finetune_epochs, seed)
-            runs.append({"method": method, "seed": seed, "examples": examples,
-                         "pretrain_seconds": pretrain_seconds,
-                         "distill_seconds": distill_seconds if method == "krr_st" else 0.0,
-                         **scores})
-            log(f"seed {seed} {method} ({examples:,} examples): fine-tune "
-                f"{scores['finetune_acc']:.3f} probe {scores['probe_acc']:.3f} (pre-train "
-                f"{pretrain_seconds:.0f}s) | elapsed {eta(time.perf_counter() - start)}")
-            args.out.parent.mkdir(parents=True, exist_ok=True)
-            args.out.write_text(json.dumps({"config": config, "runs": runs}, indent=1))
-    table_text = summary_table(runs)
+        task = TargetTask.of(table, train, test_encoded, regimes, args.validation_per_class, seed)
+        if "none" in args.methods and run_key("none", 0, "", seed) not in done:
+            evaluate_data("none", 0, None, seed, None, task)
+        for name, folder in (item.split("=", 1) for item in args.published):
+            if run_key(name, 0, "published", seed) not in done:
+                version = Path(folder)  # <root>/<dataset>/<version>
+                published = read_distilled(str(version.parent.parent), version.name,
+                                           version.parent.name)
+                pretraining = time.perf_counter()
+                student = pretrain_on_distilled(published, epochs=args.epochs,
+                                                lr=args.pretrain_lr, seed=seed)
+                evaluate(name, len(published.targets), "published", seed, student,
+                         len(published.targets), time.perf_counter() - pretraining, task)
+        for norm in args.norms:
+            normaliser = TargetNormaliser.fit(norm, real.targets)
+            normalised = replace(real, targets=normaliser.normalise(real.targets))
+            if "full" in args.methods and run_key("full", 0, norm, seed) not in done:
+                evaluate_data("full", 0, norm, seed,
+                              normalised.inputs(table, torch.arange(len(real))), task)
+            for m in args.ms:
+                wanted = [x for x in SIZED if x in args.methods
+                          and run_key(x, m, norm, seed) not in done]
+                if not wanted:
+                    continue
+                subsets: dict[str, np.ndarray] = {}
+                if {"krr_st", "coreset"} & set(wanted):
+                    synthetic, subsets["coreset"], seconds = distil(
+                        args, real, table, student_config, m, norm, seed)
+                    if "krr_st" in wanted:
+                        evaluate_data("krr_st", m, norm, seed, synthetic, task, seconds)
+                if "random" in wanted:
+                    rng = np.random.default_rng(seed)
+                    subsets["random"] = np.sort(rng.choice(len(real), size=m, replace=False))
+                if "kmeans" in wanted:
+                    subsets["kmeans"] = kmeans_rows(vectors, m, seed)
+                for method in ("coreset", "random", "kmeans"):
+                    if method in wanted:
+                        evaluate_data(method, m, norm, seed, normalised.inputs(
+                            table, torch.as_tensor(subsets[method])), task)
+    table_text = summary_table(runs, args.regimes)
     log("\n" + table_text)
     args.out.write_text(json.dumps({"config": config, "runs": runs,
                                     "summary_markdown": table_text,
                                     "wall_seconds": time.perf_counter() - start}, indent=1))
+
+
+def config_key(config: dict) -> str:
+    """The settings a finished run depends on: a rerun resumes only runs made with these."""
+    ignored = {"seeds", "ms", "norms", "methods", "published", "regimes", "out", "threads"}
+    kept = {k: v for k, v in config.items() if k not in ignored}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:12]
 
 
 if __name__ == "__main__":

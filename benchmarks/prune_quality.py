@@ -6,7 +6,9 @@ Data format: `--source`, `--target-train` and `--target-test` are each a UTF-8 C
 CLINC150 -> Banking77 in that format.
 
 Protocol, per seed:
-  1. `shots` target-train examples per target class are drawn; they both vote and fine-tune.
+  1. A validation split is carved from the target-train examples (`transfer.py`), then 10
+     examples per target class are drawn from the rest; they vote (and fine-tune in the
+     10-shot regime).
   2. Every source and target-train text is embedded once with the default sentence encoder
      (cached as .npy in the work dir, keyed by a hash of the file).
   3. Votes: each drawn target example votes for its arg-max source class under a surrogate:
@@ -15,9 +17,10 @@ Protocol, per seed:
      At each retained ratio r, K = round(r x source classes) top-voted classes (clusters for fm)
      are kept; `random` keeps K random classes.
   4. A fresh student (same initial weights for every method of a seed) is pre-trained on the
-     kept source texts with source-class cross-entropy for a fixed number of epochs, then
-     (a) linearly probed and (b) fully fine-tuned on the drawn target examples; both are scored
-     on the whole target test set. `none` skips pre-training; r = 1.0 is the full source.
+     kept source texts with source-class cross-entropy for a fixed number of epochs, then, in
+     each regime of `--regimes`, (a) linearly probed and (b) fully fine-tuned with rate and
+     epochs chosen on the validation split (`transfer.py`); both are scored on the whole target
+     test set. `none` skips pre-training; r = 1.0 is the full source.
 """
 
 import argparse
@@ -31,14 +34,15 @@ from pathlib import Path
 import numpy as np
 import torch
 from transfer import (
+    REGIMES,
     CachedEmbedder,
     Encoded,
     LabelledTexts,
+    TargetTask,
     evaluate_transfer,
     log,
     mean_sd,
     read_labelled,
-    sample_shots,
 )
 
 from transforms.embed.encoder import DEFAULT_ENCODER, encoder_identity
@@ -117,7 +121,7 @@ def select_sources(seed: int, source: LabelledTexts, source_vectors: np.ndarray,
 
 
 def run_one(selection: Selection, seed: int, args: argparse.Namespace, table: TokenEmbeddingTable,
-            source: Encoded, shots: Encoded, test: Encoded, n_target: int) -> dict:
+            source: Encoded, task: TargetTask) -> dict:
     torch.manual_seed(seed)
     student = TextStudent(StudentSettings())  # same initial weights for every method of a seed
     pretrain_seconds, pretrain_loss = 0.0, None
@@ -127,30 +131,33 @@ def run_one(selection: Selection, seed: int, args: argparse.Namespace, table: To
         stats = pretrain_classifier(student, table.embed(source.ids[rows]), source.mask[rows],
                                     labels, epochs=args.epochs, seed=seed)
         pretrain_seconds, pretrain_loss = stats.seconds, stats.epoch_losses[-1]
-    scores = evaluate_transfer(student, table, shots, test, n_target, args.finetune_epochs, seed)
+    scores = evaluate_transfer(student, table, task, [REGIMES[r] for r in args.regimes], seed)
     return {
         "method": selection.method, "ratio": selection.ratio, "seed": seed,
         "kept_units": len(selection.units), "kept_examples": len(selection.rows),
         "kept_source_classes": len(set(source.labels[torch.as_tensor(selection.rows)].tolist())),
         "pretrain_seconds": pretrain_seconds, "pretrain_final_loss": pretrain_loss,
-        **scores, "units": selection.units,
+        "scores": scores, "units": selection.units,
     }
 
 
-def summary_table(runs: list[dict]) -> str:
+def summary_table(runs: list[dict], regimes: list[str]) -> str:
     groups: dict[tuple[str, float], list[dict]] = defaultdict(list)
     for run in runs:
         groups[(run["method"], run["ratio"])].append(run)
-    lines = ["| method | ratio | K | fine-tune acc | probe acc | pre-train s | kept examples |",
-             "|---|---|---|---|---|---|---|"]
-    for method, ratio in sorted(groups, key=lambda g: (METHOD_ORDER.index(g[0]), g[1])):
-        group = groups[(method, ratio)]
-        lines.append(
-            f"| {method} | {ratio:g} | {group[0]['kept_units']} "
-            f"| {mean_sd([r['finetune_acc'] for r in group])} "
-            f"| {mean_sd([r['probe_acc'] for r in group])} "
-            f"| {statistics.mean(r['pretrain_seconds'] for r in group):.1f} "
-            f"| {statistics.mean(r['kept_examples'] for r in group):,.0f} |")
+    lines = []
+    for regime in regimes:
+        lines += [f"\n**{regime}**\n",
+                  "| method | ratio | K | fine-tune acc | probe acc | pre-train s | kept examples |",
+                  "|---|---|---|---|---|---|---|"]
+        for method, ratio in sorted(groups, key=lambda g: (METHOD_ORDER.index(g[0]), g[1])):
+            group = groups[(method, ratio)]
+            lines.append(
+                f"| {method} | {ratio:g} | {group[0]['kept_units']} "
+                f"| {mean_sd([r['scores'][regime]['finetune_acc'] for r in group])} "
+                f"| {mean_sd([r['scores'][regime]['probe_acc'] for r in group])} "
+                f"| {statistics.mean(r['pretrain_seconds'] for r in group):.1f} "
+                f"| {statistics.mean(r['kept_examples'] for r in group):,.0f} |")
     return "\n".join(lines)
 
 
@@ -179,15 +186,17 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--target-train", type=Path, required=True,
                         help="target pool the votes and fine-tuning examples are drawn from")
     parser.add_argument("--target-test", type=Path, required=True, help="target evaluation set")
-    parser.add_argument("--shots", type=int, default=10, help="target examples per class")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--ratios", type=float, nargs="+", default=[0.1, 0.2, 0.4, 0.6, 0.8, 1.0],
                         help="retained shares of source classes; 1.0 is the full source")
     parser.add_argument("--epochs", type=int, default=5,
                         help="pre-training epochs, the same for every ratio (so pruning saves "
                              "compute); 5 keeps the default grid near 40 minutes on 2 CPU cores")
-    parser.add_argument("--finetune-epochs", type=int, default=30,
-                        help="enough for even an untrained student to fit the target shots")
+    parser.add_argument("--regimes", nargs="+", choices=sorted(REGIMES), default=["10-shot"],
+                        help="fine-tuning regimes (transfer.py); the 10-shot examples vote")
+    parser.add_argument("--validation-per-class", type=int, default=10,
+                        help="target-train examples per class held out to choose fine-tuning "
+                             "rate and epochs")
     parser.add_argument("--domains", type=Path, default=None,
                         help="JSON {domain: [source class, ...]}: print lm_centroid kept classes "
                              "per domain (CLINC150: ../shared/data/clinc150/domains.json)")
@@ -221,43 +230,48 @@ def main() -> None:
     source_encoded = Encoded.of(table, source.texts, source.labels, sorted(set(source.labels)))
     test_encoded = Encoded.of(table, test.texts, test.labels, target_classes)
 
-    plan = []  # (seed, shots, selection): every selection first, so the ETA covers the whole grid
+    regimes = [REGIMES[name] for name in args.regimes]
+    voters = REGIMES["10-shot"]
+    plan = []  # (seed, task, selection): every selection first, so the ETA covers the whole grid
     for seed in args.seeds:
-        rows = sample_shots(train.labels, args.shots, seed)
+        task = TargetTask.of(table, train, test_encoded, [voters, *regimes],
+                             args.validation_per_class, seed)
+        rows = task.rows[voters.name]
         shot_labels = [train.labels[i] for i in rows]
-        shots = Encoded.of(table, [train.texts[i] for i in rows], shot_labels, target_classes)
         selecting = time.perf_counter()
-        plan += [(seed, shots, s) for s in select_sources(seed, source, source_vectors,
-                                                          train_vectors[rows], shot_labels,
-                                                          sorted(set(args.ratios)))]
+        plan += [(seed, task, s) for s in select_sources(seed, source, source_vectors,
+                                                         train_vectors[rows], shot_labels,
+                                                         sorted(set(args.ratios)))]
         log(f"seed {seed}: {len(rows)} target examples voted under each surrogate "
             f"({time.perf_counter() - selecting:.0f}s for the surrogate fit and k-means)")
 
     # Rough cost model for the ETA: a training example costs 1, a forward-only example 1/3.
-    def cost(shots: Encoded, selection: Selection) -> float:
-        return (args.epochs * len(selection.rows) + args.finetune_epochs * len(shots.labels)
-                + (len(shots.labels) + 2 * len(test.labels)) / 3)
+    def cost(task: TargetTask, selection: Selection) -> float:
+        return args.epochs * len(selection.rows) + sum(
+            len(r.lrs) * r.max_epochs * (len(task.rows[r.name]) + len(task.validation.labels) / 3)
+            for r in regimes)
 
-    total_cost, done_cost, runs = sum(cost(sh, s) for _, sh, s in plan), 0.0, []
+    total_cost, done_cost, runs = sum(cost(t, s) for _, t, s in plan), 0.0, []
     train_start = time.perf_counter()
     config = {**{k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
               "encoder": encoder_identity(DEFAULT_ENCODER), "table": table_identity(table),
               "student": asdict(StudentSettings())}
-    for number, (seed, shots, selection) in enumerate(plan, start=1):
-        run = run_one(selection, seed, args, table, source_encoded, shots, test_encoded,
-                      len(target_classes))
+    for number, (seed, task, selection) in enumerate(plan, start=1):
+        run = run_one(selection, seed, args, table, source_encoded, task)
         runs.append(run)
-        done_cost += cost(shots, selection)
+        done_cost += cost(task, selection)
         elapsed = time.perf_counter() - train_start
+        scores = "; ".join(f"{name} fine-tune {s['finetune_acc']:.3f} probe {s['probe_acc']:.3f}"
+                           for name, s in run["scores"].items())
         log(f"[{number}/{len(plan)}] seed {seed} {selection.method} r={selection.ratio:g} "
-            f"kept {run['kept_examples']:,}: fine-tune {run['finetune_acc']:.3f} "
-            f"probe {run['probe_acc']:.3f} (pre-train {run['pretrain_seconds']:.0f}s) | elapsed "
+            f"kept {run['kept_examples']:,}: {scores} "
+            f"(pre-train {run['pretrain_seconds']:.0f}s) | elapsed "
             f"{eta(time.perf_counter() - start)}, ETA "
             f"{eta(elapsed / done_cost * (total_cost - done_cost))}")
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"config": config, "runs": runs}, indent=1))
 
-    table_text = summary_table(runs)
+    table_text = summary_table(runs, args.regimes)
     result = {"config": config, "runs": runs, "summary_markdown": table_text}
     log("\n" + table_text)
     if args.domains is not None:

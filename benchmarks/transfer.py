@@ -1,7 +1,14 @@
 """The transfer harness the quality benchmarks share: read a labelled `text,label` file, cache
 sentence vectors, draw k-shot target examples, tokenise over the frozen table, and score a
-pre-trained student on the target task by a linear probe and a full fine-tune."""
+pre-trained student on the target task by a linear probe and a full fine-tune.
 
+The protocol is the same for every pre-training condition, so no condition is favoured by a
+setting tuned for another: per seed, a validation split (`validation_per_class` examples of every
+class) is carved from the target's training examples; in each regime (10 examples per class, or
+every remaining training example) the fine-tuning rate and epoch count are chosen on that split
+from a small grid, and only the chosen model is scored on the test split."""
+
+import copy
 import csv
 import hashlib
 import json
@@ -17,7 +24,12 @@ import torch
 from transforms.embed.encoder import EncoderSettings, SentenceEncoder
 from transforms.progress import eta
 from transforms.student.model import TextStudent, TokenEmbeddingTable
-from transforms.student.training import evaluate_accuracy, finetune_classifier, linear_probe
+from transforms.student.training import (
+    Classifier,
+    evaluate_accuracy,
+    finetune_classifier,
+    linear_probe,
+)
 
 
 def log(message: str) -> None:
@@ -113,15 +125,118 @@ def mean_sd(values: list[float]) -> str:
     return f"{statistics.mean(values):.3f} ± {sd:.3f}"
 
 
-def evaluate_transfer(student: TextStudent, table: TokenEmbeddingTable, shots: Encoded,
-                      test: Encoded, n_target: int, finetune_epochs: int, seed: int) -> dict:
-    """Probe the frozen student, then fine-tune it (in place) on the shots; test accuracies."""
-    shot_embeds, test_embeds = table.embed(shots.ids), table.embed(test.ids)
-    # Probe first: it leaves the student as pre-trained; fine-tuning then changes it in place.
-    probe, _ = linear_probe(student, shot_embeds, shots.mask, shots.labels, n_target, seed=seed)
-    probe_acc = evaluate_accuracy(probe, test_embeds, test.mask, test.labels)
-    tuned, tune_stats = finetune_classifier(student, shot_embeds, shots.mask, shots.labels,
-                                            n_target, epochs=finetune_epochs, seed=seed)
-    return {"finetune_seconds": tune_stats.seconds,
-            "finetune_acc": evaluate_accuracy(tuned, test_embeds, test.mask, test.labels),
-            "probe_acc": probe_acc}
+def paired(values: dict[int, float], baseline: dict[int, float]) -> str:
+    """Per-seed differences against a baseline, their mean, and how many are above zero."""
+    seeds = sorted(set(values) & set(baseline))
+    if not seeds:
+        return "–"
+    diffs = [values[s] - baseline[s] for s in seeds]
+    wins = sum(d > 0 for d in diffs)
+    return f"{statistics.mean(diffs):+.3f} ({wins}/{len(seeds)} seeds above)"
+
+
+@dataclass(frozen=True)
+class Regime:
+    """How a pre-trained student is fine-tuned on the target: on `shots` examples per class
+    (None: every training example not held out for validation), with the learning rate and the
+    number of epochs chosen on the validation split from `lrs` x 1..`max_epochs`."""
+
+    name: str
+    shots: int | None
+    lrs: tuple[float, ...]
+    max_epochs: int
+    batch_size: int
+
+
+# Grids sized for 2 CPU cores: about 4.5 minutes per pre-trained student for both regimes.
+REGIMES = {
+    "10-shot": Regime("10-shot", 10, (3e-4, 1e-3, 3e-3), 40, 32),
+    "full": Regime("full", None, (3e-4, 1e-3, 3e-3), 10, 64),
+}
+
+
+def carve_validation(labels: list[str], per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(validation rows, the rest): `per_class` target-training rows of every class, drawn with
+    `seed`, held out to choose fine-tuning settings; the test split is never looked at."""
+    validation = sample_shots(labels, per_class, seed + 10_000)  # not the shots' draw
+    rest = np.setdiff1d(np.arange(len(labels)), validation)
+    return validation, rest
+
+
+@dataclass(frozen=True)
+class TargetTask:
+    """One seed's target data: validation rows and, per regime, the fine-tuning rows."""
+
+    validation: Encoded
+    train: dict[str, Encoded]  # regime name -> examples
+    rows: dict[str, np.ndarray]  # regime name -> their rows of the target training file
+    test: Encoded
+    n_classes: int
+
+    @classmethod
+    def of(cls, table: TokenEmbeddingTable, train: LabelledTexts, test: Encoded,
+           regimes: list[Regime], validation_per_class: int, seed: int) -> "TargetTask":
+        classes = sorted(set(train.labels))
+        validation, rest = carve_validation(train.labels, validation_per_class, seed)
+
+        def encoded(rows: np.ndarray) -> Encoded:
+            return Encoded.of(table, [train.texts[i] for i in rows],
+                              [train.labels[i] for i in rows], classes)
+
+        rows = {regime.name: rest if regime.shots is None else rest[
+                    sample_shots([train.labels[i] for i in rest], regime.shots, seed)]
+                for regime in regimes}
+        return cls(encoded(validation), {name: encoded(r) for name, r in rows.items()}, rows,
+                   test, len(classes))
+
+
+def finetune_selected(student: TextStudent, table: TokenEmbeddingTable, task: TargetTask,
+                      regime: Regime, seed: int) -> dict:
+    """Fine-tune a copy of `student` at every rate of the regime's grid, score the validation
+    split after every epoch, and report test accuracy of the best (rate, epochs) only. The
+    student itself is left unchanged."""
+    train, validation = task.train[regime.name], task.validation
+    train_embeds, val_embeds = table.embed(train.ids), table.embed(validation.ids)
+    best: dict = {"val_acc": -1.0}
+    curves, seconds = {}, 0.0
+    for lr in regime.lrs:
+        curve: list[float] = []
+
+        def score(model: Classifier, epochs: int, lr: float = lr, curve: list = curve) -> None:
+            accuracy = evaluate_accuracy(model, val_embeds, validation.mask, validation.labels)
+            curve.append(round(accuracy, 4))
+            if accuracy > best["val_acc"]:  # ties keep the fewer epochs and the lower rate
+                best.update(val_acc=accuracy, lr=lr, epochs=epochs,
+                            state=copy.deepcopy(model.state_dict()))
+
+        _, stats = finetune_classifier(copy.deepcopy(student), train_embeds, train.mask,
+                                       train.labels, task.n_classes, epochs=regime.max_epochs,
+                                       batch_size=regime.batch_size, lr=lr, seed=seed,
+                                       on_epoch_end=score)
+        curves[str(lr)] = curve
+        seconds += stats.seconds
+        log(f"    {regime.name}: lr {lr:g}, {regime.max_epochs} epochs on "
+            f"{len(train.labels):,} examples in {stats.seconds:.0f}s; best validation "
+            f"{max(curve):.3f} at epoch {curve.index(max(curve)) + 1}")
+    chosen = Classifier(copy.deepcopy(student), task.n_classes)
+    chosen.load_state_dict(best.pop("state"))
+    test_embeds = table.embed(task.test.ids)
+    return {"finetune_acc": evaluate_accuracy(chosen, test_embeds, task.test.mask,
+                                              task.test.labels),
+            **best, "finetune_seconds": seconds, "val_curves": curves}
+
+
+def evaluate_transfer(student: TextStudent, table: TokenEmbeddingTable, task: TargetTask,
+                      regimes: list[Regime], seed: int) -> dict:
+    """Per regime: a linear probe of the frozen student on the regime's examples, and the
+    fine-tune chosen on validation; all scored on the whole test split."""
+    test_embeds = table.embed(task.test.ids)
+    scores = {}
+    for regime in regimes:
+        train = task.train[regime.name]
+        probe, _ = linear_probe(student, table.embed(train.ids), train.mask, train.labels,
+                                task.n_classes, seed=seed)
+        probe_acc = evaluate_accuracy(probe, test_embeds, task.test.mask, task.test.labels)
+        scores[regime.name] = {"probe_acc": probe_acc, "train_examples": len(train.labels),
+                               **finetune_selected(student, table, task, regime, seed)}
+    return scores

@@ -21,6 +21,8 @@ from pydantic import (
 )
 
 from transforms.distill.krr_st import KrrStSettings
+from transforms.distill.synthetic_set import DistillSettings
+from transforms.distill.targets import TargetNormalisation
 from transforms.embed.encoder import DEFAULT_ENCODER
 from transforms.ingest.records import CANONICAL_FIELDS
 from transforms.student.model import StudentSettings
@@ -29,6 +31,7 @@ _NAME = re.compile(r"[a-z][a-z0-9_]*")  # fullmatch: `$` would let a final "\n" 
 # The method's own defaults (KRR-ST, the student architecture) are declared where the method is,
 # and the config sections take them from there.
 _KRR = KrrStSettings()
+_DISTILL_TARGETS = DistillSettings.target_normalisation
 _STUDENT = StudentSettings()
 SHARDS = ("Parquet files per split; 0 lets the runner decide, which writes as rows stream in "
           "instead of shuffling them to a fixed number of writers")
@@ -206,6 +209,10 @@ class DistillConfig(_Strict):
     lr: float = Field(default=_KRR.lr, gt=0)
     pool_lr: float = Field(default=_KRR.pool_lr, gt=0)
     ridge: float = Field(default=_KRR.ridge, gt=0, description="lambda = ridge * tr(K_ss)")
+    target_normalisation: TargetNormalisation = Field(
+        default=_DISTILL_TARGETS, description="teacher vectors as KRR-ST's targets: `standardise` "
+        "(per dimension, corpus statistics published with the set), `layer_norm` (per vector) or "
+        "`none`")
     student: StudentConfig = StudentConfig()
     device: Literal["cpu", "cuda"] = "cpu"
     checkpoint_every: int = Field(default=100, gt=0, description="steps between checkpoints")

@@ -10,8 +10,11 @@ import pytest
 import torch
 
 from pipelines.cli import main
+from transforms.distill.targets import TargetNormaliser
 from transforms.publish import store
 from transforms.seeded_sample import sample_priority
+from transforms.student.distilled import NotDistilled, pretrain_on_distilled, read_distilled
+from transforms.student.model import TextStudent
 
 
 def _latest(root: Path, dataset: str) -> Path:
@@ -44,7 +47,11 @@ def test_example_distils_the_pruned_catalogue(full_example_config, capsys):
     settings = manifest["config"]["distill"]
     assert (settings["m"], settings["sequence_length"], settings["pool_size"],
             settings["pool_steps"], settings["steps"]) == (24, 32, 5, 30, 40)
-    assert manifest["attachments"] == ["loss_curve.json", "loss_curve.png"]
+    assert manifest["attachments"] == ["loss_curve.json", "loss_curve.png",
+                                       "target_normalisation.json"]
+    normalisation = manifest["reports"]["target_normalisation"]
+    assert normalisation["kind"] == "standardise" and len(normalisation["std"]) == 384
+    assert json.loads((folder / "target_normalisation.json").read_text()) == normalisation
     assert (folder / "loss_curve.png").read_bytes()[:4] == b"\x89PNG"
     assert len(json.loads((folder / "loss_curve.json").read_text())["step_losses"]) == 40
     assert not (root / "distilled" / ".staging").exists() or not any(
@@ -54,6 +61,22 @@ def test_example_distils_the_pruned_catalogue(full_example_config, capsys):
     assert distilled["inputs_embeds"].shape == (24, 32, 384)  # ready for a student's forward
     assert distilled["target"].shape == (24, 384)
     assert torch.all(distilled["attention_mask"].sum(1) >= 2)
+
+    # The consumer recipe reads the same version and pre-trains the architecture it names.
+    recipe = read_distilled(str(root))
+    assert recipe.version == folder.name and recipe.student.d_model == 128
+    assert torch.equal(recipe.targets, distilled["target"])
+    assert recipe.normaliser == TargetNormaliser.from_json(normalisation)
+    student = pretrain_on_distilled(recipe, epochs=2, seed=0)
+    torch.manual_seed(0)
+    fresh = TextStudent(recipe.student).eval()
+    with torch.no_grad():
+        assert not torch.allclose(student(recipe.inputs_embeds[:4], recipe.attention_mask[:4]),
+                                  fresh(recipe.inputs_embeds[:4], recipe.attention_mask[:4]))
+    with pytest.raises(NotDistilled, match="'document' dataset, not 'distilled'"):
+        read_distilled(str(root), dataset="distilled_coreset")
+    with pytest.raises(NotDistilled, match="no published version"):
+        read_distilled(str(root), version="000000000000")
 
     coreset = pl.read_parquet(_latest(root, "distilled_coreset") / "data" / "*.parquet")
     pruned = pl.read_parquet(_latest(root, "pruned_source") / "data" / "*.parquet")

@@ -124,7 +124,8 @@ class DistillStage(Stage[DistillPlan]):
             student=settings_from(settings.student, StudentSettings, d_in=plan.input_dim,
                                   max_len=settings.sequence_length),
             device=settings.device, checkpoint_folder=checkpoints,
-            checkpoint_every=settings.checkpoint_every)
+            checkpoint_every=settings.checkpoint_every,
+            target_normalisation=settings.target_normalisation)
         inputs = DistillInputs(
             source=plan.source.dataset, source_version=plan.source.version,
             source_files=tuple(plan.source.files(config.root, [settings.source_split])),
@@ -136,7 +137,7 @@ class DistillStage(Stage[DistillPlan]):
         result = pipeline | DistillCorpus(inputs, distilling)
         published = pipeline | Publish("distill", plan.to_publish([
             DatasetOutput(spec, {"train": result["distilled"]}, result["dead_letter_reasons"],
-                          attachments=result["attachments"]),
+                          attachments=result["attachments"], reports=result["reports"]),
             DatasetOutput(plan.spec(CORESET), {"train": result["coreset"]}),
             DatasetOutput(plan.spec(DEAD_LETTER), {"train": result["dead_letters"]},
                           result["dead_letter_reasons"]),

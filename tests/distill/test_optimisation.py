@@ -21,6 +21,7 @@ from transforms.distill.synthetic_set import (
     coreset_rows,
     distill,
     distilled_rows,
+    initial_rows,
 )
 from transforms.embed.encoder import DEFAULT_ENCODER, EncoderSettings, SentenceEncoder
 from transforms.student.model import StudentSettings, TokenEmbeddingTable
@@ -48,15 +49,34 @@ def corpus(table) -> RealTexts:
                                "label": [row["category"] for row in rows]}))
 
 
-def _settings(folder: Path, steps: int = 50, m: int = 16, every: int = 10) -> DistillSettings:
+def _settings(folder: Path, steps: int = 50, m: int = 16, every: int = 10,
+              normalisation: str = "standardise") -> DistillSettings:
     return DistillSettings(
         krr=KrrStSettings(m=m, pool_size=3, pool_steps=10, real_batch=64, steps=steps, lr=3e-3,
                         seed=5),
-        student=STUDENT, device="cpu", checkpoint_folder=str(folder), checkpoint_every=every)
+        student=STUDENT, device="cpu", checkpoint_folder=str(folder), checkpoint_every=every,
+        target_normalisation=normalisation)
+
+
+@pytest.mark.parametrize("normalisation", ["standardise", "layer_norm", "none"])
+def test_krr_st_regresses_onto_the_normalised_targets(tmp_path, corpus, table, normalisation):
+    """The corpus the optimisation sees, and so Y_s at its start, is in the normalised space;
+    the normaliser that made it is returned to be published."""
+    result = distill(_settings(tmp_path, steps=1, m=12, normalisation=normalisation), corpus,
+                     table)
+    assert result.normaliser.kind == normalisation
+    assert torch.allclose(result.real.targets, result.normaliser.normalise(corpus.targets))
+    start = initial_rows(len(corpus), 12, 5)
+    # One AdamW step at lr 3e-3 moves each entry of Y_s by at most about that much.
+    assert torch.allclose(result.distiller.y_s.detach(), result.real.targets[start], atol=5e-3)
+    if normalisation == "standardise":
+        assert torch.allclose(result.real.targets.mean(0), torch.zeros(384), atol=1e-4)
+        assert torch.allclose(result.normaliser.denormalise(result.real.targets), corpus.targets,
+                              atol=1e-5)
 
 
 def test_outer_loss_falls_over_50_steps_on_the_example_corpus(tmp_path, corpus, table):
-    distiller = distill(_settings(tmp_path / "ckpt"), corpus, table)
+    distiller = distill(_settings(tmp_path / "ckpt"), corpus, table).distiller
     assert distiller.step == 50 and len(distiller.losses) == 50
     first, last = statistics.mean(distiller.losses[:10]), statistics.mean(distiller.losses[-10:])
     assert last < 0.7 * first, (first, last)
@@ -68,25 +88,30 @@ class _Killed(RuntimeError):
 
 def test_a_killed_run_resumes_from_its_checkpoint_exactly(tmp_path, corpus, table, monkeypatch):
     settings = _settings(tmp_path / "uninterrupted", steps=30)
-    reference = distill(settings, corpus, table)
+    reference = distill(settings, corpus, table).distiller
 
     interrupted = _settings(tmp_path / "interrupted", steps=30)
-    sample = corpus.batch_sampler(table, 64)
+    sampler = RealTexts.batch_sampler
     calls = {"n": 0}
 
-    def dies_at_step_17(generator):
-        calls["n"] += 1
-        if calls["n"] == 17:
-            raise _Killed()
-        return sample(generator)
+    def dies_at_step_17(self, table, batch):
+        sample = sampler(self, table, batch)  # the corpus distill built (normalised targets)
+
+        def draw(generator):
+            calls["n"] += 1
+            if calls["n"] == 17:
+                raise _Killed()
+            return sample(generator)
+        return draw
 
     with monkeypatch.context() as patch:
-        patch.setattr(RealTexts, "batch_sampler", lambda self, table, batch: dies_at_step_17)
+        patch.setattr(RealTexts, "batch_sampler", dies_at_step_17)
         with pytest.raises(_Killed):
             distill(interrupted, corpus, table)
     assert [p.name for p in (tmp_path / "interrupted").iterdir()] == ["step-00000010.pt"]
 
-    resumed = distill(interrupted, corpus, table)  # a new process would build the same objects
+    # A new process would build the same objects.
+    resumed = distill(interrupted, corpus, table).distiller
     assert resumed.losses == reference.losses
     assert torch.equal(resumed.x_s, reference.x_s) and torch.equal(resumed.y_s, reference.y_s)
     assert [p.name for p in (tmp_path / "interrupted").iterdir()] == ["step-00000030.pt"]
@@ -98,9 +123,9 @@ def test_a_corpus_smaller_than_m_is_a_clear_error(tmp_path, corpus, table):
 
 
 def test_readouts_name_real_neighbours_and_a_distinct_coreset(tmp_path, corpus, table):
-    distiller = distill(_settings(tmp_path, steps=5, m=12), corpus, table)
-    nearest = RealNeighbours.of(distiller, corpus)
-    rows = distilled_rows(distiller, corpus, table, nearest)
+    result = distill(_settings(tmp_path, steps=5, m=12), corpus, table)
+    nearest = RealNeighbours.of(result.distiller, result.real)
+    rows = distilled_rows(result.distiller, result.real, table, nearest)
     assert len(rows) == 12 and len({r["id"] for r in rows}) == 12
     row = rows[0]
     assert len(row["inputs_embeds"]) == LENGTH and len(row["inputs_embeds"][0]) == 384

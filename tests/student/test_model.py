@@ -96,6 +96,26 @@ def test_pretraining_lowers_the_loss_and_transfers():
     assert evaluate_accuracy(tuned, test_embeds, test_mask, test_labels) > 0.9
 
 
+def test_fine_tuning_shows_the_model_after_every_epoch_without_changing_the_run():
+    """Model selection on a validation split evaluates after each epoch; that evaluation must
+    not change what training does (same losses, same final weights) or leave dropout off."""
+    embeds, mask, labels = _two_classes()
+    test_embeds, test_mask, test_labels = _two_classes(seed=1)
+    seen = []
+
+    def score(model, epochs):
+        seen.append((epochs, evaluate_accuracy(model, test_embeds, test_mask, test_labels)))
+
+    watched, watched_stats = finetune_classifier(_student(), embeds, mask, labels, 2, epochs=3,
+                                                 batch_size=16, on_epoch_end=score)
+    plain, plain_stats = finetune_classifier(_student(), embeds, mask, labels, 2, epochs=3,
+                                             batch_size=16)
+    assert [epochs for epochs, _ in seen] == [1, 2, 3]
+    assert seen[-1][1] == evaluate_accuracy(watched, test_embeds, test_mask, test_labels)
+    assert watched_stats.epoch_losses == plain_stats.epoch_losses
+    assert all(torch.equal(a, b) for a, b in zip(watched.parameters(), plain.parameters()))
+
+
 def test_regression_pretraining_fits_teacher_targets():
     embeds, mask, labels = _two_classes()
     targets = torch.nn.functional.one_hot(labels, 2).float() * 0.5 - 0.25  # (N, 2)

@@ -1,7 +1,7 @@
 """Distil a materialised real corpus into the published synthetic set and coreset. Free of Beam."""
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -10,6 +10,7 @@ from transforms.distill.krr_st import KrrStDistiller, KrrStSettings
 from transforms.distill.optimise import run_outer_steps
 from transforms.distill.readout import coreset_indices, nearest_real, nearest_token_ids
 from transforms.distill.real_texts import RealTexts
+from transforms.distill.targets import TargetNormalisation, TargetNormaliser
 from transforms.student.model import StudentSettings, TokenEmbeddingTable
 
 NEIGHBOURS = 3  # nearest real texts published per synthetic example
@@ -27,6 +28,18 @@ class DistillSettings:
     device: str
     checkpoint_folder: str
     checkpoint_every: int
+    # How the teacher's vectors are normalised before KRR-ST regresses onto them (targets.py).
+    target_normalisation: TargetNormalisation = "standardise"
+
+
+@dataclass(frozen=True)
+class Distilled:
+    """A finished (or resumed) optimisation, with the corpus as it saw it: `real.targets` are
+    the normalised teacher vectors, the space Y_s lives in."""
+
+    distiller: KrrStDistiller
+    real: RealTexts
+    normaliser: TargetNormaliser
 
 
 def initial_rows(n_real: int, m: int, seed: int) -> torch.Tensor:
@@ -37,16 +50,18 @@ def initial_rows(n_real: int, m: int, seed: int) -> torch.Tensor:
     return torch.randperm(n_real, generator=torch.Generator().manual_seed(seed))[:m]
 
 
-def distill(settings: DistillSettings, real: RealTexts,
-            table: TokenEmbeddingTable) -> KrrStDistiller:
-    """Initialise from m random real texts and run (or resume) all outer steps."""
+def distill(settings: DistillSettings, real: RealTexts, table: TokenEmbeddingTable) -> Distilled:
+    """Normalise the teacher targets with the corpus' own statistics, initialise from m random
+    real texts and run (or resume) all outer steps."""
+    normaliser = TargetNormaliser.fit(settings.target_normalisation, real.targets)
+    real = replace(real, targets=normaliser.normalise(real.targets))
     start = initial_rows(len(real), settings.krr.m, settings.krr.seed)
     embeds, mask, targets = real.inputs(table, start)
     distiller = KrrStDistiller(settings.krr, settings.student, embeds, mask, targets,
                                device=settings.device)
     run_outer_steps(distiller, real.batch_sampler(table, settings.krr.real_batch),
                     CheckpointStore(settings.checkpoint_folder), settings.checkpoint_every)
-    return distiller
+    return Distilled(distiller, real, normaliser)
 
 
 def synthetic_id(row: int) -> str:

@@ -87,6 +87,7 @@ class DistillFn(beam.DoFn):
 
     CORESET = "coreset"
     ATTACHMENTS = "attachments"
+    REPORTS = "reports"
 
     def __init__(self, settings: DistillSettings, table_model: str, sequence_length: int,
                  title: str) -> None:
@@ -99,12 +100,16 @@ class DistillFn(beam.DoFn):
         real = RealTexts.load(list(shard_paths))
         Metrics.counter("distill", "real_texts").inc(len(real))
         table = TokenEmbeddingTable.load(self._table_model, self._sequence_length)
-        distiller = distill(self._settings, real, table)
-        nearest = RealNeighbours.of(distiller, real)
-        yield from distilled_rows(distiller, real, table, nearest)
-        for row in coreset_rows(real, nearest):
+        result = distill(self._settings, real, table)
+        nearest = RealNeighbours.of(result.distiller, result.real)
+        yield from distilled_rows(result.distiller, result.real, table, nearest)
+        for row in coreset_rows(result.real, nearest):
             yield beam.pvalue.TaggedOutput(self.CORESET, row)
-        losses = distiller.losses
+        normalisation = result.normaliser.to_json()
+        yield beam.pvalue.TaggedOutput(self.REPORTS, ("target_normalisation", normalisation))
+        yield beam.pvalue.TaggedOutput(self.ATTACHMENTS, (
+            "target_normalisation.json", json.dumps(normalisation).encode("utf-8")))
+        losses = result.distiller.losses
         yield beam.pvalue.TaggedOutput(self.ATTACHMENTS, (
             "loss_curve.png", loss_curve_png(losses, self._title)))
         yield beam.pvalue.TaggedOutput(self.ATTACHMENTS, (
@@ -144,7 +149,8 @@ class DistillCorpus(beam.PTransform):
     parallel, then distilled on one worker.
 
     Applied to the pipeline. Output dict: `distilled` rows, `coreset` rows, `attachments`
-    ((file name, bytes): the loss curve), `dead_letters` with `dead_letter_reasons`.
+    ((file name, bytes): the loss curve and the target normalisation), `reports` ((name, dict):
+    the target normalisation), `dead_letters` with `dead_letter_reasons`.
     """
 
     def __init__(self, inputs: DistillInputs, settings: DistillSettings) -> None:
@@ -170,9 +176,11 @@ class DistillCorpus(beam.PTransform):
                   | "Run KRR-ST" >> beam.ParDo(
                       DistillFn(self._settings, i.table_model, i.sequence_length, title),
                       beam.pvalue.AsList(shards)).with_outputs(
-                      DistillFn.CORESET, DistillFn.ATTACHMENTS, main="distilled"))
+                      DistillFn.CORESET, DistillFn.ATTACHMENTS, DistillFn.REPORTS,
+                      main="distilled"))
         dead = attached["dead_letters"]
         return {"distilled": result.distilled, "coreset": result[DistillFn.CORESET],
-                "attachments": result[DistillFn.ATTACHMENTS], "dead_letters": dead,
+                "attachments": result[DistillFn.ATTACHMENTS],
+                "reports": result[DistillFn.REPORTS], "dead_letters": dead,
                 "dead_letter_reasons": dead | "Key dead letters by reason" >> beam.Map(
                     reason_count)}

@@ -58,11 +58,16 @@ def _length_grouped_batches(attention_mask: torch.Tensor, batch_size: int,
     return [batches[i] for i in torch.randperm(len(batches), generator=generator)]
 
 
+EpochEnd = Callable[[int], None]  # called with the number of epochs done, model in train mode
+
+
 def _fit(model: nn.Module, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor,
          labels: torch.Tensor, *, epochs: int, batch_size: int, lr: float, weight_decay: float,
-         seed: int, loss_fn: Callable = F.cross_entropy) -> TrainStats:
+         seed: int, loss_fn: Callable = F.cross_entropy,
+         on_epoch_end: EpochEnd | None = None) -> TrainStats:
     """Mini-batch AdamW on `loss_fn(model(...), labels)` (cross-entropy unless told otherwise)
-    at a constant rate; batches are drawn from `seed`."""
+    at a constant rate; batches are drawn from `seed`. `on_epoch_end` may evaluate the model
+    (early stopping, model selection); it must leave the model as it found it."""
     generator = torch.Generator().manual_seed(seed)
     optimiser = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad],
                                   lr=lr, weight_decay=weight_decay)
@@ -79,6 +84,9 @@ def _fit(model: nn.Module, inputs_embeds: torch.Tensor, attention_mask: torch.Te
             optimiser.step()
             total += loss.item() * len(batch)
         losses.append(total / len(labels))
+        if on_epoch_end is not None:
+            on_epoch_end(len(losses))
+            model.train()
     model.eval()
     return TrainStats(losses, time.perf_counter() - start, len(labels))
 
@@ -112,13 +120,17 @@ def pretrain_regression(student: TextStudent, inputs_embeds: torch.Tensor,
 def finetune_classifier(student: TextStudent, inputs_embeds: torch.Tensor,
                         attention_mask: torch.Tensor, labels: torch.Tensor, n_classes: int, *,
                         epochs: int, batch_size: int = 32, lr: float = 2e-3,
-                        weight_decay: float = 0.01,
-                        seed: int = 0) -> tuple[Classifier, TrainStats]:
-    """Full fine-tune of `student` (in place) with a new head on the target classes."""
+                        weight_decay: float = 0.01, seed: int = 0,
+                        on_epoch_end: Callable[[Classifier, int], None] | None = None,
+                        ) -> tuple[Classifier, TrainStats]:
+    """Full fine-tune of `student` (in place) with a new head on the target classes;
+    `on_epoch_end(model, epochs_done)` sees the classifier after every epoch."""
     torch.manual_seed(seed)
     model = Classifier(student, n_classes)
     stats = _fit(model, inputs_embeds, attention_mask, labels, epochs=epochs,
-                 batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed)
+                 batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed,
+                 on_epoch_end=None if on_epoch_end is None else (
+                     lambda done: on_epoch_end(model, done)))
     return model, stats
 
 
