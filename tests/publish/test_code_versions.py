@@ -36,6 +36,8 @@ def project_copy(tmp_path, monkeypatch):
     ("transforms/embed/handler.py", {"embed"}),
     ("transforms/embed/encoder.py", {"embed", "distill", "qgen", GENERATOR, CLASSIFIER}),
     ("transforms/vector_join.py", {"prune", "distill"}),
+    ("transforms/distill/targets.py", {"distill"}),
+    ("transforms/student/distilled.py", set()),  # the consumer recipe: no stage runs it
     ("transforms/dead_letters.py", {"ingest", "prune", "distill", "qgen"}),
     ("transforms/qgen/transform.py", {"qgen"}),
     ("transforms/qgen/filters.py", {"qgen", "qgen_filter"}),
