@@ -157,8 +157,9 @@ def summary_table(runs: list[dict], regimes: list[str]) -> str:
     for regime in regimes:
         lines += [f"\n**{regime}**\n",
                   ("| method | m | targets | seeds | fine-tune acc | probe acc | − none (paired) "
-                   "| − random (paired) | lr / epochs chosen | distill s | pre-train s |"),
-                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+                   "| − random (paired) | of full's gain | lr / epochs chosen | distill s "
+                   "| pre-train s |"),
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for key in keys:
             method, m, norm = key
             group = [r for r in groups[key] if regime in r["scores"]]
@@ -169,15 +170,30 @@ def summary_table(runs: list[dict], regimes: list[str]) -> str:
                              for r in group)
             versus_random = ("–" if method == "random" or method not in SIZED
                              else paired(tuned, by_seed(("random", m, norm), regime)))
+            share = recovered(tuned, by_seed(("none", 0, None), regime),
+                              by_seed(("full", 0, norm), regime))
             lines.append(
                 f"| {method} | {m or '–'} | {norm or '–'} | {len(group)} "
                 f"| {mean_sd(list(tuned.values()))} "
                 f"| {mean_sd(list(by_seed(key, regime, 'probe_acc').values()))} "
                 f"| {'–' if method == 'none' else paired(tuned, by_seed(('none', 0, None), regime))} "
-                f"| {versus_random} | {', '.join(f'{c}×{n}' for c, n in chosen.most_common(3))} "
+                f"| {versus_random} | {share} "
+                f"| {', '.join(f'{c}×{n}' for c, n in chosen.most_common(3))} "
                 f"| {statistics.mean(r['distill_seconds'] for r in group):.0f} "
                 f"| {statistics.mean(r['pretrain_seconds'] for r in group):.1f} |")
     return "\n".join(lines)
+
+
+def recovered(values: dict[int, float], none: dict[int, float], full: dict[int, float]) -> str:
+    """The share of the full source's gain over no pre-training a condition keeps, on the means
+    of the seeds all three share: (condition − none) / (full − none)."""
+    seeds = sorted(set(values) & set(none) & set(full))
+    if not seeds:
+        return "–"
+    gain = statistics.mean(full[s] - none[s] for s in seeds)
+    if gain <= 0:
+        return "(full ≤ none)"
+    return f"{statistics.mean(values[s] - none[s] for s in seeds) / gain:.0%}"
 
 
 def distil(args: argparse.Namespace, real: RealTexts, table: TokenEmbeddingTable,
