@@ -1,6 +1,7 @@
 """The consumer's side of the distill stage: read a published `distilled` version and pre-train a
 student on it, as a fine-tuning job would before it trains on its own labels. Free of Beam
-pipelines (only Beam's filesystems, so a version on any store reads the same way).
+pipelines (the store's readers use Beam's filesystems, so a version on any store reads the same
+way).
 
     from transforms.student.distilled import pretrain_on_distilled, read_distilled
     distilled = read_distilled("out/example")            # LATEST, or version="<id>"
@@ -15,13 +16,11 @@ through a throwaway linear head, AdamW at PRETRAIN_LR for PRETRAIN_EPOCHS epochs
 
 from dataclasses import dataclass
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import torch
-from apache_beam.io.filesystems import FileSystems
 
 from transforms.distill.targets import TargetNormaliser
 from transforms.publish import store
+from transforms.publish.catalog import DatasetRef, read_split
 from transforms.student.model import StudentSettings, TextStudent
 from transforms.student.training import pretrain_regression
 
@@ -60,20 +59,16 @@ def read_distilled(root: str, version: str | None = None,
     if manifest.get("kind") != "distilled":
         raise NotDistilled(f"{dataset}@{version} is a {manifest.get('kind')!r} dataset, not "
                            "'distilled'")
-    tables = []
-    for path in store.data_files(root, dataset, version, manifest):
-        with FileSystems.open(path) as handle:
-            tables.append(pq.read_table(handle, columns=["id", "inputs_embeds", "attention_mask",
-                                                         "target"]))
-    rows = pa.concat_tables(tables).sort_by("id")
+    rows = read_split(DatasetRef(root, dataset, version), "train",
+                      ["id", "inputs_embeds", "attention_mask", "target"]).sort("id")
     config = manifest["config"]
     settings = config["distill"]
     normalisation = manifest.get("reports", {}).get("target_normalisation", {"kind": "none"})
     return DistilledSet(
         version=version,
-        inputs_embeds=torch.tensor(rows.column("inputs_embeds").to_pylist()),
-        attention_mask=torch.tensor(rows.column("attention_mask").to_pylist()).long(),
-        targets=torch.tensor(rows.column("target").to_pylist()),
+        inputs_embeds=torch.tensor(rows["inputs_embeds"].to_list()),
+        attention_mask=torch.tensor(rows["attention_mask"].to_list()).long(),
+        targets=torch.tensor(rows["target"].to_list()),
         normaliser=TargetNormaliser.from_json(normalisation),
         student=StudentSettings(d_in=config["input_dim"], max_len=settings["sequence_length"],
                                 **settings["student"]),
