@@ -289,15 +289,17 @@ def main() -> None:
         evaluate(method, m, norm, seed, student, 0 if data is None else len(data[2]), seconds,
                  task, distill_seconds)
 
+    published_sets = {}
+    for name, folder in (item.split("=", 1) for item in args.published):
+        version = Path(folder)  # <root>/<dataset>/<version>
+        published_sets[name] = read_distilled(str(version.parent.parent), version.name,
+                                              version.parent.name)
     for seed in args.seeds:
         task = TargetTask.of(table, train, test_encoded, regimes, args.validation_per_class, seed)
         if "none" in args.methods and run_key("none", 0, "", seed) not in done:
             evaluate_data("none", 0, None, seed, None, task)
-        for name, folder in (item.split("=", 1) for item in args.published):
+        for name, published in published_sets.items():
             if run_key(name, 0, "published", seed) not in done:
-                version = Path(folder)  # <root>/<dataset>/<version>
-                published = read_distilled(str(version.parent.parent), version.name,
-                                           version.parent.name)
                 pretraining = time.perf_counter()
                 student = pretrain_on_distilled(published, epochs=args.epochs,
                                                 lr=args.pretrain_lr, seed=seed)

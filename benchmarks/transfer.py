@@ -191,7 +191,7 @@ class TargetTask:
 
 
 def finetune_selected(student: TextStudent, table: TokenEmbeddingTable, task: TargetTask,
-                      regime: Regime, seed: int) -> dict:
+                      test_embeds: torch.Tensor, regime: Regime, seed: int) -> dict:
     """Fine-tune a copy of `student` at every rate of the regime's grid, score the validation
     split after every epoch, and report test accuracy of the best (rate, epochs) only. The
     student itself is left unchanged."""
@@ -220,7 +220,6 @@ def finetune_selected(student: TextStudent, table: TokenEmbeddingTable, task: Ta
             f"{max(curve):.3f} at epoch {curve.index(max(curve)) + 1}")
     chosen = Classifier(copy.deepcopy(student), task.n_classes)
     chosen.load_state_dict(best.pop("state"))
-    test_embeds = table.embed(task.test.ids)
     return {"finetune_acc": evaluate_accuracy(chosen, test_embeds, task.test.mask,
                                               task.test.labels),
             **best, "finetune_seconds": seconds, "val_curves": curves}
@@ -238,5 +237,6 @@ def evaluate_transfer(student: TextStudent, table: TokenEmbeddingTable, task: Ta
                                 task.n_classes, seed=seed)
         probe_acc = evaluate_accuracy(probe, test_embeds, task.test.mask, task.test.labels)
         scores[regime.name] = {"probe_acc": probe_acc, "train_examples": len(train.labels),
-                               **finetune_selected(student, table, task, regime, seed)}
+                               **finetune_selected(student, table, task, test_embeds, regime,
+                                                  seed)}
     return scores
