@@ -27,6 +27,7 @@ from transforms.batching import RunOnContentBatches, bucket_count
 from transforms.qgen.classifier import ClassifierTraining
 from transforms.qgen.generator import Generator, GeneratorTraining
 from transforms.qgen.grades import GradeScheme, generator_input
+from transforms.qgen.round_trip import RoundTripSettings
 from transforms.qgen.sampling import row_seed
 from transforms.qgen.training import TrainSettings
 from transforms.qgen.transform import GeneratorModelHandler, QgenSettings
@@ -46,7 +47,7 @@ def settings_for(args: argparse.Namespace, threads: int | None = None) -> QgenSe
         generator_identity="benchmark",
         queries_per_grade=args.queries_per_grade, top_k=50, top_p=0.95, temperature=1.0,
         batch_size=args.batch_size, length_sort_batches=20, max_train_triples=1,
-        threads=threads, target_rows=0, seed=0, judgements="", judgements_version="", target="",
+        threads=threads, round_trip=RoundTripSettings(0, 1), target_rows=0, seed=0, judgements="", judgements_version="", target="",
         target_version="")
 
 

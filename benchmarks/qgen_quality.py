@@ -23,8 +23,12 @@ generated, e.g. c without `--modes unconditioned`, is skipped):
      probable grade is the grade asked for, queries contained in their title dropped
   h  d through the per-grade thresholds, dropping only queries that are the whole title
   i  b + g, mixed half and half
+  j  h, keeping a query of a checked grade (Partial, Exact) only when the classifier rates its
+     own product in the top `--round-trip-top-k` of it and `--round-trip-documents` other
+     target-train products (the stage's `own_document_rank`; round-trip consistency)
+  k  b + j, mixed half and half
 
-g and h are decided here from the stage's `scored_queries` with the stage's own functions
+g, h and j are decided here from the stage's `scored_queries` with the stage's own functions
 (`transforms.qgen.filters`), so no model runs for them. Metrics: macro-F1 and accuracy over the
 grades, and nDCG@10 per test query (products ranked by the classifier's expected grade; gain =
 grade index) over queries whose judged products do not all share a grade, and again over those of
@@ -54,7 +58,11 @@ from transformers.utils import logging as transformers_logging
 
 from transforms.progress import eta
 from transforms.qgen.classifier import GradeClassifier
-from transforms.qgen.filters import copied_from_document, faithful_to_grade
+from transforms.qgen.filters import (
+    copied_from_document,
+    faithful_to_grade,
+    round_trip_consistent,
+)
 from transforms.qgen.grades import GradeScheme
 from transforms.qgen.training import TrainSettings
 
@@ -73,9 +81,11 @@ CONDITIONS = {
     "g": "conditioned QGen + the filter before (most probable grade, contained copies)",
     "h": "conditioned QGen + thresholds, only whole-title copies dropped",
     "i": "source labels + (g)",
+    "j": "(h) + round-trip: own product in the top k",
+    "k": "source labels + (j)",
 }
 # Conditions whose synthetic pairs the judge checks.
-JUDGED = "cdegh"
+JUDGED = "cdeghj"
 
 
 def parse_args() -> argparse.Namespace:
@@ -93,6 +103,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--eval-steps", type=int, default=300,
                         help="steps of every evaluated classifier, the same for all conditions")
     parser.add_argument("--judge-steps", type=int, default=600)
+    parser.add_argument("--round-trip-documents", type=int, default=9,
+                        help="stages.qgen.round_trip_documents of the rebuild (0: off)")
+    parser.add_argument("--round-trip-top-k", type=int, default=1,
+                        help="the own product's rank a query of (j) and (k) needs")
     parser.add_argument("--conditions", nargs="+", default=list(CONDITIONS),
                         choices=list(CONDITIONS))
     parser.add_argument("--generate-only", action="store_true",
@@ -131,7 +145,8 @@ def write_config(args: argparse.Namespace, mode: str, seed: int) -> Path:
             "judgements": "source_judgements", "documents": "source_documents",
             "target": "qgen_documents", "grades": dict(SCHEME.values), "mode": mode,
             "train_steps": args.train_steps, "classifier_steps": args.classifier_steps,
-            "queries_per_grade": args.queries_per_grade, "train_seed": 0}},
+            "queries_per_grade": args.queries_per_grade, "train_seed": 0,
+            "round_trip_documents": args.round_trip_documents}},
     }
     path = args.split / f"qgen-{mode}-seed{seed}.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -160,13 +175,15 @@ def generate(args: argparse.Namespace, mode: str, seed: int) -> dict:
             "kept_manifest": kept_manifest}
 
 
-def decided(scored: pl.DataFrame, thresholds: dict[str, float] | None, copy_rule: str
-            ) -> pl.DataFrame:
-    """The scored queries a filter keeps: not copied under `copy_rule`, and faithful by the
-    per-grade `thresholds` (None: the classifier's most probable grade is the one asked for)."""
+def decided(scored: pl.DataFrame, thresholds: dict[str, float] | None, copy_rule: str,
+            round_trip_top_k: int | None = None) -> pl.DataFrame:
+    """The scored queries a filter keeps: not copied under `copy_rule`, round-trip consistent
+    within `round_trip_top_k`, and faithful by the per-grade `thresholds` (None: the
+    classifier's most probable grade is the one asked for)."""
     keep = []
     for row in scored.iter_rows(named=True):
-        if copied_from_document(row["query"], row["doc_text"], copy_rule):
+        if (copied_from_document(row["query"], row["doc_text"], copy_rule)
+                or not round_trip_consistent(row.get("own_document_rank"), round_trip_top_k)):
             keep.append(False)
         elif thresholds is None:
             keep.append(row["classifier_grade"] == row["grade"])
@@ -213,18 +230,23 @@ def mixed_half_and_half(real: pl.DataFrame, synthetic: pl.DataFrame) -> pl.DataF
     return pl.concat([real, *[synthetic] * repeats])
 
 
-def filtered_queries(condition: str, generation: dict) -> pl.DataFrame:
-    """The conditioned queries of a filtered condition (e, g, h; f and i mix e and g)."""
+def filtered_queries(condition: str, generation: dict, round_trip_top_k: int
+                     ) -> pl.DataFrame:
+    """The conditioned queries of a filtered condition (e, g, h, j; f, i and k mix e, g and
+    j)."""
     if condition in "ef":
         return generation["kept"]
-    thresholds = generation["scored_manifest"]["reports"]["classifier"]["thresholds"]
+    thresholds = generation["kept_manifest"]["reports"]["filter"]["thresholds"]
     if condition in "gi":
         return decided(generation["scored"], None, "contained")
+    if condition in "jk":
+        return decided(generation["scored"], thresholds, "whole", round_trip_top_k)
     return decided(generation["scored"], thresholds, "whole")
 
 
 def training_pairs(condition: str, seed: int, real: dict[str, pl.DataFrame],
-                   generated: dict[tuple[str, int], dict]) -> pl.DataFrame:
+                   generated: dict[tuple[str, int], dict], round_trip_top_k: int
+                   ) -> pl.DataFrame:
     if condition in real:
         return real[condition]
     if condition == "c":
@@ -232,8 +254,8 @@ def training_pairs(condition: str, seed: int, real: dict[str, pl.DataFrame],
     conditioned = generated[("conditioned", seed)]
     if condition == "d":
         return synthetic_triples(conditioned["scored"])
-    synthetic = synthetic_triples(filtered_queries(condition, conditioned))
-    return mixed_half_and_half(real["b"], synthetic) if condition in "fi" else synthetic
+    synthetic = synthetic_triples(filtered_queries(condition, conditioned, round_trip_top_k))
+    return mixed_half_and_half(real["b"], synthetic) if condition in "fik" else synthetic
 
 
 def balanced(triples: pl.DataFrame, seed: int) -> pl.DataFrame:
@@ -406,8 +428,8 @@ def main() -> None:
     for seed in args.seeds:  # what each filter keeps, judged before any classifier trains
         if ("conditioned", seed) not in generated:
             continue
-        for condition in "degh":
-            triples = training_pairs(condition, seed, real, generated)
+        for condition in "deghj":
+            triples = training_pairs(condition, seed, real, generated, args.round_trip_top_k)
             report.setdefault("filters", {})[f"{condition}-seed{seed}"] = filter_report(
                 judge, triples)
             kept = report["filters"][f"{condition}-seed{seed}"]
@@ -416,12 +438,12 @@ def main() -> None:
                 f"{kept['faithfulness']['agreement']:.3f} {kept['faithfulness']['per_grade']}")
     args.out.write_text(json.dumps(report, indent=1))
     done = {(r["condition"], r["seed"]) for r in report["runs"]}
-    needs = {"c": "unconditioned"} | dict.fromkeys("defghi", "conditioned")
+    needs = {"c": "unconditioned"} | dict.fromkeys("defghijk", "conditioned")
     todo = [(c, s) for s in args.seeds for c in args.conditions if (c, s) not in done
             and (c not in needs or (needs[c], s) in generated)]
     started = time.perf_counter()
     for number, (condition, seed) in enumerate(todo, start=1):
-        triples = training_pairs(condition, seed, real, generated)
+        triples = training_pairs(condition, seed, real, generated, args.round_trip_top_k)
         log(f"[{number}/{len(todo)}] ({condition}) {CONDITIONS[condition]}, seed {seed}: "
             f"{len(triples):,} training pairs")
         classifier = train_classifier(triples, args.eval_steps, seed)

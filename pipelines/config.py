@@ -281,6 +281,16 @@ class QgenConfig(_Strict):
         default_factory=dict, description="grade -> the probability of that grade a query "
         "asked for it needs to be faithful; a grade not named gets the threshold chosen on the "
         "classifier's calibration slice (manifest reports.filter.thresholds)")
+    round_trip_documents: int = Field(
+        default=0, ge=0, description="other target documents each query (of every grade but "
+        "the lowest) is also scored against; its own document's rank among them is published "
+        "as own_document_rank. 0: off (each costs one more classifier pass per query)")
+    round_trip_pool: int = Field(
+        default=1000, gt=0, description="target documents (a seeded sample) the others are "
+        "drawn from: every scoring worker holds them")
+    round_trip_top_k: int | None = Field(
+        default=None, gt=0, description="qgen_filter keeps a checked query only when its own "
+        "document ranks in the top k; needs round_trip_documents; none: not a filter")
     device: Literal["cpu", "cuda"] = "cpu"
     num_shards: int = Field(default=1, ge=0, description=SHARDS)
     max_train_triples: int = Field(
@@ -316,6 +326,17 @@ class QgenConfig(_Strict):
                 raise ValueError(f"the threshold of {grade!r} is {threshold:g}: a probability "
                                  "threshold lies in (0, 1]")
         return value
+
+    @model_validator(mode="after")
+    def _round_trip(self) -> "QgenConfig":
+        if self.round_trip_top_k is not None and not self.round_trip_documents:
+            raise ValueError("round_trip_top_k needs round_trip_documents (the number of other "
+                             "documents to rank each query's own among) above 0")
+        if self.round_trip_documents >= self.round_trip_pool:
+            raise ValueError(f"round_trip_documents ({self.round_trip_documents}) must be below "
+                             f"round_trip_pool ({self.round_trip_pool}), the documents they are "
+                             "drawn from")
+        return self
 
     @model_validator(mode="after")
     def _thresholds_name_grades(self) -> "QgenConfig":

@@ -50,6 +50,8 @@ _QUERY_EXPECTATIONS = (
     *_not_null("query", "doc_id", "doc_text", "classifier_grade", "grade_probabilities"),
     Expectation("ExpectCompoundColumnsToBeUnique", {"column_list": ["doc_id", "query"]}),
     Expectation("ExpectColumnValueLengthsToBeBetween", {"column": "query", "min_value": 1}),
+    Expectation("ExpectColumnValuesToBeBetween", {"column": "own_document_rank",
+                                                  "min_value": 1}),
 )
 
 CONTRACTS: dict[str, DatasetContract] = {

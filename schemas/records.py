@@ -109,6 +109,9 @@ _SCORED_QUERY_FIELDS = [
     pa.field("classifier_grade", pa.string(), nullable=False),  # the most probable grade
     # one per configured grade, in the config's order (the manifest's `grade` class names)
     pa.field("grade_probabilities", pa.list_(pa.float64()), nullable=False),
+    # 1 + how many of stages.qgen.round_trip_documents sampled target documents the classifier
+    # rates above the query's own; null when round-trip scoring is off or the grade is the lowest
+    pa.field("own_document_rank", pa.int64()),
 ]
 SCORED_QUERY = pa.schema(_SCORED_QUERY_FIELDS)
 

@@ -26,6 +26,7 @@ from transforms.qgen import generator as generator_code
 from transforms.qgen.classifier import ClassifierTraining
 from transforms.qgen.generator import DEFAULT_GENERATOR, GeneratorTraining
 from transforms.qgen.grades import GradeScheme
+from transforms.qgen.round_trip import RoundTripSettings
 from transforms.qgen.training import TrainSettings
 from transforms.qgen.transform import GenerateFromJudgements, QgenSettings
 from transforms.settings import settings_from
@@ -33,7 +34,7 @@ from transforms.settings import settings_from
 SCORED = "scored_queries"
 DEAD_LETTER = "dead_letter_qgen"
 # The config keys of the keep decision: qgen_filter's, which versions them; not this stage's.
-DECISION_KEYS = {"drop_copied", "faithfulness", "faithfulness_threshold"}
+DECISION_KEYS = {"drop_copied", "faithfulness", "faithfulness_threshold", "round_trip_top_k"}
 # The config keys that can change each trained model (the rest only shape generation). The
 # grade names reach the generator through its conditioned inputs, the ratings through which
 # judgements become which grade (and so the training triples of both).
@@ -147,6 +148,8 @@ class QgenStage(Stage[QgenPlan]):
                 settings=settings_from(settings, TrainSettings, steps=settings.classifier_steps,
                                        batch_size=settings.train_batch_size,
                                        lr=settings.classifier_lr, seed=seed)),
+            round_trip=RoundTripSettings(settings.round_trip_documents,
+                                         settings.round_trip_pool),
             generator_folder=spec.models["generator_folder"],
             classifier_folder=spec.models["classifier_folder"],
             generator_identity=spec.models["generator"],

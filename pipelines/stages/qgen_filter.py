@@ -1,5 +1,6 @@
 """QGen filter stage: `synthetic_queries`, the scored queries qgen published that are not copied
-from their document and whose probability of the grade asked for reaches that grade's threshold.
+from their document, whose probability of the grade asked for reaches that grade's threshold,
+and (with stages.qgen.round_trip_top_k) whose own document ranks in the top k.
 No model runs here, so a threshold or copy-rule change re-decides in seconds from the same
 scores; its settings live in `stages.qgen` with the rest of query generation."""
 
@@ -65,9 +66,10 @@ class QgenFilterStage(Stage[QgenFilterPlan]):
         scored = latest_parent(config.root, SCORED, "qgen_filter")
         decision = DecisionSettings(
             grades=tuple(settings.grades), thresholds=thresholds(settings, scored),
-            drop_copied=settings.drop_copied, faithfulness=settings.faithfulness)
+            drop_copied=settings.drop_copied, faithfulness=settings.faithfulness,
+            round_trip_top_k=settings.round_trip_top_k)
         section = {"drop_copied": decision.drop_copied, "faithfulness": decision.faithfulness,
-                   "thresholds": decision.thresholds}
+                   "thresholds": decision.thresholds, "round_trip_top_k": decision.round_trip_top_k}
         planned = planned_train_outputs(
             config, self, ((QUERIES, "synthetic_query"),), section, [scored], run_id,
             started_at, settings.num_shards, scored.manifest.get("models", {}))

@@ -42,6 +42,7 @@ def project_copy(tmp_path, monkeypatch):
     ("transforms/qgen/transform.py", {"qgen"}),
     ("transforms/qgen/filters.py", {"qgen", "qgen_filter"}),
     ("transforms/qgen/filter_transform.py", {"qgen_filter"}),
+    ("transforms/qgen/round_trip.py", {"qgen"}),  # neither model's training code
     ("transforms/qgen/generator.py", {"qgen", GENERATOR}),
     ("transforms/qgen/classifier.py", {"qgen", CLASSIFIER}),
     ("transforms/qgen/training.py", {"qgen", GENERATOR, CLASSIFIER}),

@@ -62,6 +62,7 @@ def test_a_query_is_faithful_when_its_grade_reaches_that_grade_s_threshold():
 def _settings(conditioned: bool):
     from transforms.qgen.classifier import ClassifierTraining
     from transforms.qgen.generator import GeneratorTraining
+    from transforms.qgen.round_trip import RoundTripSettings
     from transforms.qgen.training import TrainSettings
     from transforms.qgen.transform import QgenSettings
 
@@ -72,7 +73,7 @@ def _settings(conditioned: bool):
         classifier_training=ClassifierTraining("c", tuple(SCHEME.names), train, 1),
         generator_folder="/g", classifier_folder="/c", generator_identity="g@v", queries_per_grade=2, top_k=50, top_p=0.95,
         temperature=1.0, batch_size=8, length_sort_batches=1, max_train_triples=10,
-        threads=None, target_rows=1, seed=0, judgements="j", judgements_version="v1", target="docs",
+        threads=None, round_trip=RoundTripSettings(0, 10), target_rows=1, seed=0, judgements="j", judgements_version="v1", target="docs",
         target_version="v2")
 
 

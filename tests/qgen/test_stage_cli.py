@@ -1,5 +1,6 @@
 """The qgen stage through the CLI on the example judgements, with tiny models (seconds)."""
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -139,12 +140,75 @@ def test_ratings_without_a_grade_go_to_dead_letter(example_config, tiny_models, 
      "faithfulness_threshold names 'Relevant', which is no grade"),
     ({"faithfulness_threshold": "{Exact: 1.5}"}, 2,
      "the threshold of 'Exact' is 1.5: a probability threshold lies in (0, 1]"),
+    ({"round_trip_top_k": "1"}, 2, "round_trip_top_k needs round_trip_documents"),
+    ({"round_trip_documents": "50", "round_trip_pool": "50"}, 2,
+     "round_trip_documents (50) must be below round_trip_pool (50)"),
 ])
 def test_qgen_errors_are_clear(example_config, tiny_models, capsys, overrides, code, message):
     config = _with_qgen(example_config, tiny_models, **overrides)
     assert main(["rebuild", str(config)]) == code
     assert message in capsys.readouterr().err
     assert not (config.parent / "out" / "scored_queries").exists()
+
+
+def _hashed_probabilities(self, queries, documents, max_tokens, batch_size=64):
+    """A stand-in for the classifier's scores: a pair's probabilities from a hash of the pair,
+    so scores spread widely and are known without the model."""
+    rows = []
+    for query, document in zip(queries, documents):
+        digest = hashlib.sha256(f"{query}\0{document}".encode()).digest()
+        weights = np.array([1 + digest[0], 1 + digest[1], 1 + digest[2]], dtype=np.float64)
+        rows.append(weights / weights.sum())
+    return np.array(rows).reshape(len(queries), 3)
+
+
+def test_round_trip_ranks_each_checked_query_s_own_document_and_the_filter_decides_on_it(
+        example_config, tiny_models, capsys, monkeypatch):
+    from transforms.qgen.classifier import GradeClassifier
+    from transforms.qgen.grades import GradeScheme
+    from transforms.qgen.round_trip import comparison_documents, pool_priority, relevance
+
+    monkeypatch.setattr(GradeClassifier, "probabilities", _hashed_probabilities)
+    config = _with_qgen(example_config, tiny_models, round_trip_documents="5",
+                        round_trip_pool="20", queries_per_grade="1")
+    root = config.parent / "out"
+    assert main(["rebuild", str(config)]) == 0
+    folder = _latest(root, "scored_queries")
+    manifest = _manifest(folder)
+    scored = pl.read_parquet(folder / "data" / "*.parquet")
+    checked = scored.filter(pl.col("grade") != "Irrelevant")
+    assert scored.filter(pl.col("grade") == "Irrelevant")["own_document_rank"].is_null().all()
+    assert checked.height and checked["own_document_rank"].is_between(1, 6).all()
+
+    # The rank again, by hand: the pool is the 20 target documents with the largest seeded
+    # priority; each query is scored against 5 of them other than its own.
+    target = pl.read_parquet(_latest(root, "target") / "data" / "test-*.parquet")
+    seed = manifest["config"]["seed"]
+    pool = sorted(zip(target["id"], target["text"]),
+                  key=lambda row: pool_priority(row[0], seed), reverse=True)[:20]
+    scheme = GradeScheme((("Irrelevant", 1.0), ("Partial", 2.0), ("Exact", 3.0)))
+    expected = []
+    for row in checked.iter_rows(named=True):
+        others = comparison_documents(pool, row["doc_id"], row["query"], 5, seed)
+        scores = _hashed_probabilities(None, [row["query"]] * 5, [text for _, text in others], 0)
+        own = relevance(row["grade_probabilities"], scheme)
+        expected.append(1 + sum(relevance(p, scheme) > own for p in scores.round(6).tolist()))
+    assert checked["own_document_rank"].to_list() == expected
+    assert len(set(expected)) > 2  # the check is not passed by a constant rank
+
+    # The decision on it re-runs no model: only queries whose own document ranks first stay.
+    capsys.readouterr()
+    config.write_text(config.read_text() + "    round_trip_top_k: 1\n")
+    assert main(["rebuild", str(config)]) == 0
+    assert "qgen: inputs, config and code unchanged" in capsys.readouterr().err
+    kept_folder = _latest(root, "synthetic_queries")
+    kept = pl.read_parquet(kept_folder / "data" / "*.parquet")
+    kept_manifest = _manifest(kept_folder)
+    assert ((kept["own_document_rank"] == 1) | kept["own_document_rank"].is_null()).all()
+    drops = kept_manifest["drop_counts"]
+    assert 0 < drops["not_round_trip_consistent"] <= (checked["own_document_rank"] > 1).sum()
+    assert kept_manifest["reports"]["filter"]["round_trip_top_k"] == 1
+    assert kept.height + sum(drops.values()) == scored.height
 
 
 def test_pinned_train_seed_samples_other_seeds_from_the_same_models(example_config, tiny_models,

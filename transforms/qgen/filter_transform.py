@@ -1,5 +1,5 @@
-"""Beam wiring for qgen_filter: scored queries -> copied and unfaithful ones dropped (or marked)
--> synthetic_queries rows, with how many of each grade were scored and kept. Row by row: no
+"""Beam wiring for qgen_filter: scored queries -> copied, unfaithful and (optionally) round-trip
+inconsistent ones dropped (or marked) -> synthetic_queries rows, with how many of each grade were scored and kept. Row by row: no
 model runs, no shuffle but the counts."""
 
 from dataclasses import dataclass
@@ -9,7 +9,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.pvalue import TaggedOutput
 
 from transforms.publish.reading import ReadPublished
-from transforms.qgen.filters import copied_from_document, faithful_to_grade
+from transforms.qgen.filters import copied_from_document, faithful_to_grade, round_trip_consistent
 
 DROPS = "drops"
 TALLIES = "tallies"
@@ -21,6 +21,7 @@ class DecisionSettings:
     thresholds: dict[str, float]  # grade -> the probability of it a faithful query reaches
     drop_copied: str  # one of filters.COPY_RULES
     faithfulness: str  # "filter" or "annotate"
+    round_trip_top_k: int | None  # the own document's rank a checked query needs; None: any
 
 
 class _DecideFn(beam.DoFn):
@@ -42,6 +43,9 @@ class _DecideFn(beam.DoFn):
                                      s.thresholds)
         if s.faithfulness == "filter" and faithful is False:
             yield self._drop("unfaithful")
+            return
+        if not round_trip_consistent(row["own_document_rank"], s.round_trip_top_k):
+            yield self._drop("not_round_trip_consistent")
             return
         yield TaggedOutput(TALLIES, ("kept", grade))
         yield {**row, "faithful": faithful}
@@ -90,5 +94,6 @@ class KeepFaithfulQueries(beam.PTransform):
                                                                          s.grades),
             "reports": tallies | "Filter report" >> beam.Map(
                 lambda counts: ("filter", {"thresholds": s.thresholds,
-                                           "drop_copied": s.drop_copied, **counts})),
+                                           "drop_copied": s.drop_copied,
+                                           "round_trip_top_k": s.round_trip_top_k, **counts})),
         }

@@ -1,8 +1,9 @@
 """What decides whether a generated query is kept, each drop with its reason. Free of Beam.
 
 Before scoring (qgen): empty and repeated queries of a document. After scoring (qgen_filter),
-so that changing either re-runs no model: queries copied from their document, and queries the
-classifier does not find faithful to the grade they were asked for."""
+so that changing any re-runs no model: queries copied from their document, queries the
+classifier does not find faithful to the grade they were asked for, and (optionally) queries
+whose own document the classifier does not rank in the top k."""
 
 from dataclasses import dataclass
 
@@ -63,6 +64,13 @@ def faithful_to_grade(probabilities: list[float], grade: str | None, grades: lis
     if grade is None:
         return None
     return probabilities[grades.index(grade)] >= thresholds[grade]
+
+
+def round_trip_consistent(own_document_rank: int | None, top_k: int | None) -> bool:
+    """Whether a query brings its own document back in the top k (see `round_trip`); a query
+    without a rank (not checked, or round-trip scoring off) and any query when `top_k` is None
+    pass."""
+    return top_k is None or own_document_rank is None or own_document_rank <= top_k
 
 
 def threshold_scores(curves: dict, grade: str, beta: float) -> list[tuple[float, float]]:

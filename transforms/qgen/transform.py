@@ -1,9 +1,9 @@
 """Beam wiring for qgen: judgements + documents -> training triples -> (one worker) trained
 models -> grade-conditioned generation through RunInference -> empty and repeated queries
-dropped -> every grade's probability from the classifier (the keep decision is qgen_filter's)."""
+dropped -> every grade's probability from the classifier -> optionally, the own document's rank
+among sampled others (the keep decision is qgen_filter's)."""
 
 import functools
-from collections import Counter
 from dataclasses import dataclass
 
 import apache_beam as beam
@@ -25,6 +25,14 @@ from transforms.qgen.diagnostics import calibration_warnings, classifier_warning
 from transforms.qgen.filters import Generated, filter_document_queries
 from transforms.qgen.generator import Generator, GeneratorTraining, train_generator
 from transforms.qgen.grades import GradeScheme, UnknownGrade, generator_input
+from transforms.qgen.round_trip import (
+    RoundTripSettings,
+    checked,
+    comparison_documents,
+    own_document_rank,
+    pool_priority,
+    relevance,
+)
 from transforms.qgen.sampling import row_seed
 from transforms.qgen.training import Triple, triple_priority
 
@@ -50,6 +58,7 @@ class QgenSettings:
     length_sort_batches: int  # batches per length-sorted bucket; 0: no length sorting
     max_train_triples: int  # the bound on what the training worker holds; a seeded sample above
     threads: int | None  # torch threads while generating and judging; None: torch's default
+    round_trip: RoundTripSettings
     target_rows: int  # documents to generate for, to size the buckets
     seed: int
     judgements: str
@@ -247,28 +256,70 @@ class _ScoredRowFn(beam.DoFn):
         yield {"query": item.query, "doc_id": item.doc_id, "doc_text": item.doc_text,
                "grade": item.grade, "generator": self._settings.generator_identity,
                "seed": self._settings.seed, "classifier_grade": predicted,
-               "grade_probabilities": [round(float(p), 6) for p in result.inference]}
+               "grade_probabilities": _rounded(result.inference), "own_document_rank": None}
         yield TaggedOutput("judged", (item.grade, predicted))
 
 
-class CountPairsFn(beam.CombineFn):
-    """(intended, predicted) grade pairs -> their counts."""
+def _rounded(probabilities) -> list[float]:
+    """Published probabilities, and what every relevance comparison is computed from."""
+    return [round(float(p), 6) for p in probabilities]
 
-    def create_accumulator(self):
-        return Counter()
 
-    def add_input(self, counts, pair):
-        counts[pair] += 1
-        return counts
+def _comparison_pairs(row, settings: QgenSettings, pool: list[tuple[str, str]]):
+    """A scored row of a checked grade -> ((doc_id, query, other id), (query, other text)) for
+    each sampled other document."""
+    if not checked(row["grade"], settings.scheme):
+        return
+    for other_id, other_text in comparison_documents(
+            pool, row["doc_id"], row["query"], settings.round_trip.documents, settings.seed):
+        yield (row["doc_id"], row["query"], other_id), (row["query"], other_text)
 
-    def merge_accumulators(self, accumulators):
-        merged = Counter()
-        for counts in accumulators:
-            merged.update(counts)
-        return merged
 
-    def extract_output(self, counts):
-        return dict(counts)
+def _ranked_row(joined, scheme: GradeScheme):
+    _, grouped = joined
+    (row,) = grouped["row"]
+    others = list(grouped["others"])
+    if not checked(row["grade"], scheme):
+        return row
+    own = relevance(row["grade_probabilities"], scheme)
+    return {**row, "own_document_rank": own_document_rank(own, others)}
+
+
+class RankOwnDocuments(beam.PTransform):
+    """scored rows -> the same rows, those of checked grades (round_trip.checked) with
+    `own_document_rank`: where their own document ranks by the classifier's expected rating
+    among `round_trip.documents` others drawn from a seeded pool of target documents."""
+
+    def __init__(self, settings: QgenSettings, target_documents: beam.PCollection) -> None:
+        super().__init__(label="Rank own documents")
+        self._settings = settings
+        self._target_documents = target_documents
+
+    def expand(self, rows):
+        s = self._settings
+        # The pool: at most round_trip.pool documents meet on one worker, then every scoring
+        # worker holds them as a side input.
+        pool = (self._target_documents
+                | "Documents with text" >> beam.Filter(lambda row: bool((row["text"] or "")
+                                                                        .strip()))
+                | "Sample the pool" >> beam.combiners.Top.Of(
+                    s.round_trip.pool, key=lambda row: pool_priority(row["id"], s.seed))
+                | "Pool documents" >> beam.Map(
+                    lambda rows: [(row["id"], row["text"]) for row in rows]))
+        pairs = rows | "Comparison pairs" >> beam.FlatMap(_comparison_pairs, s, AsSingleton(pool))
+        expected = s.generator_inputs * s.queries_per_grade * s.round_trip.documents
+        others = (pairs
+                  | "Score comparisons" >> RunOnContentBatches(
+                      ClassifierModelHandler(s), s.batch_size,
+                      bucket_count(expected, s.batch_size, s.length_sort_batches),
+                      s.length_sort_batches > 0, label="Score comparisons")
+                  | "Comparison relevance" >> beam.Map(
+                      lambda kv: (kv[0][:2], relevance(_rounded(kv[1].inference), s.scheme))))
+        keyed = rows | "Key rows by query" >> beam.Map(
+            lambda row: ((row["doc_id"], row["query"]), row))
+        return ({"row": keyed, "others": others}
+                | "Join comparisons" >> beam.CoGroupByKey()
+                | "Own document rank" >> beam.Map(_ranked_row, s.scheme))
 
 
 class GenerateQueries(beam.PTransform):
@@ -308,16 +359,19 @@ class GenerateQueries(beam.PTransform):
                 bucket_count(expected * s.queries_per_grade, s.batch_size,
                              s.length_sort_batches), by_length, label="Score")
             | "Scored rows" >> beam.ParDo(_ScoredRowFn(s)).with_outputs("judged", main="rows"))
+        rows = (judged.rows if not s.round_trip.documents
+                else judged.rows | RankOwnDocuments(s, documents))
         title = f"{s.generator_identity}: grade asked for vs classifier grade"
         grades = s.scheme.names
         confusion = (judged.judged
                      | "Only conditioned pairs" >> beam.Filter(lambda pair: pair[0] is not None)
-                     | "Count grade pairs" >> beam.CombineGlobally(CountPairsFn()))
+                     | "Count grade pairs" >> beam.combiners.Count.PerElement()
+                     | "Grade pair counts" >> beam.combiners.ToDict())
         chart = confusion | "Confusion chart" >> beam.Map(
             lambda counts: ("grade_confusion.png", confusion_png(counts, grades, title)))
         warnings = confusion | "Classifier warnings" >> beam.FlatMap(
             classifier_warnings, grades)
-        return {"queries": judged.rows, "drops": generated[DROPS],
+        return {"queries": rows, "drops": generated[DROPS],
                 "dead_letters": inputs[DEAD_LETTER],
                 "chart": chart, "warnings": warnings}
 
