@@ -20,11 +20,11 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-from qgen_quality import CLASSIFIER, SCHEME, faithfulness, judged_triples
+from qgen_quality import CLASSIFIER, SCHEME, decided, faithfulness, judged_triples
 from transfer import log, mean_sd
 
 from transforms.qgen.classifier import GradeClassifier, calibration_split, threshold_curves
-from transforms.qgen.filters import calibrated_thresholds, copied_from_document
+from transforms.qgen.filters import calibrated_thresholds
 from transforms.qgen.training import Triple
 
 
@@ -66,20 +66,6 @@ def scored_of_seed(root: Path, seed: int) -> tuple[pl.DataFrame, dict]:
             json.loads((folder / "manifest.json").read_text()))
 
 
-def kept_mask(scored: pl.DataFrame, thresholds: dict[str, float] | None, copy_rule: str
-              ) -> np.ndarray:
-    probabilities = np.array(scored["grade_probabilities"].to_list())
-    asked = np.array([SCHEME.index(g) for g in scored["grade"]])
-    if thresholds is None:
-        faithful = probabilities.argmax(1) == asked
-    else:
-        cut = np.array([thresholds[g] for g in scored["grade"]])
-        faithful = probabilities[np.arange(len(asked)), asked] >= cut
-    copied = np.array([copied_from_document(q, d, copy_rule)
-                       for q, d in zip(scored["query"], scored["doc_text"])])
-    return faithful & ~copied
-
-
 def main() -> None:
     args = parse_args()
     root = args.split / "roots" / "conditioned"
@@ -99,7 +85,7 @@ def main() -> None:
             log(f"thresholds: {json.dumps(rules)}")
         for name, thresholds in rules.items():
             for copy_rule in ("contained", "whole"):
-                kept = scored_all.filter(pl.Series(kept_mask(scored_all, thresholds, copy_rule)))
+                kept = decided(scored_all, thresholds, copy_rule)
                 triples = kept.select("query", "doc_id", pl.col("doc_text").alias("document"),
                                       "grade")
                 counts = dict(triples["grade"].value_counts().iter_rows())
