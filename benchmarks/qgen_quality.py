@@ -53,7 +53,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import yaml
-from transfer import log, mean_sd
+from transfer import log, mean_sd, paired
 from transformers.utils import logging as transformers_logging
 
 from transforms.progress import eta
@@ -373,6 +373,24 @@ def summary_table(runs: list[dict], chance: dict) -> str:
     return "\n".join(lines)
 
 
+# (condition, baseline) pairs whose per-seed macro-F1 differences the summary prints.
+PAIRED = (("e", "b"), ("f", "b"), ("j", "e"), ("k", "f"), ("k", "b"))
+
+
+def paired_lines(runs: list[dict]) -> str:
+    """Per-seed macro-F1 differences of each PAIRED condition against its baseline."""
+    by = {(r["condition"], r["seed"]): r["macro_f1"] for r in runs}
+    lines = []
+    for condition, baseline in PAIRED:
+        mine = {seed: f1 for (c, seed), f1 in by.items() if c == condition}
+        base = {seed: f1 for (c, seed), f1 in by.items() if c == baseline}
+        if set(mine) & set(base):
+            each = ", ".join(f"seed {seed} {mine[seed] - base[seed]:+.3f}"
+                             for seed in sorted(set(mine) & set(base)))
+            lines.append(f"({condition}) − ({baseline}) macro-F1: {paired(mine, base)}; {each}")
+    return "\n".join(lines)
+
+
 def judge_of(args: argparse.Namespace, real_target: pl.DataFrame) -> GradeClassifier:
     """The faithfulness judge, trained once on the real target-train labels (grades balanced)
     and kept in the split folder for later runs."""
@@ -461,6 +479,7 @@ def main() -> None:
             f"{run['ndcg_at_10']:.3f} (3+ products {run['ndcg_at_10_3plus']:.3f}); "
             f"ETA {eta(elapsed / number * (len(todo) - number))}")
     print(summary_table(report["runs"], report["chance"]))
+    print(paired_lines(report["runs"]))
 
 
 if __name__ == "__main__":
