@@ -15,9 +15,12 @@ from pipelines.cli import main
 from tests.conftest import EXAMPLES
 from transforms.publish import store
 
-# Shorter than the example's training, so the test stays quick; still every stage, qgen included.
+# Shorter than the example's training, so the test stays quick; still every stage, qgen included,
+# with round-trip scoring on (a seeded pool and per-query samples) and deciding.
 SHORTER = {"steps: 150": "steps: 20", "train_steps: 60": "train_steps: 6",
-           "classifier_steps: 40": "classifier_steps: 4"}
+           "classifier_steps: 40": "classifier_steps: 4",
+           "queries_per_grade: 1": "queries_per_grade: 1\n    round_trip_documents: 3\n"
+                                   "    round_trip_pool: 20\n    round_trip_top_k: 2"}
 
 
 def _checkout(folder: Path, scale: str = "") -> Path:
