@@ -109,6 +109,9 @@ def parse_args() -> argparse.Namespace:
                         help="the own product's rank a query of (j) and (k) needs")
     parser.add_argument("--conditions", nargs="+", default=list(CONDITIONS),
                         choices=list(CONDITIONS))
+    parser.add_argument("--filter-reports", nargs="*", default=list("deghj"),
+                        choices=list("deghj"), help="filters whose kept queries the judge "
+                        "checks per seed (none: e.g. for a second process sharing the work)")
     parser.add_argument("--generate-only", action="store_true",
                         help="run the pipelines and stop (e.g. to start them early)")
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
@@ -446,7 +449,7 @@ def main() -> None:
     for seed in args.seeds:  # what each filter keeps, judged before any classifier trains
         if ("conditioned", seed) not in generated:
             continue
-        for condition in "deghj":
+        for condition in args.filter_reports:
             triples = training_pairs(condition, seed, real, generated, args.round_trip_top_k)
             report.setdefault("filters", {})[f"{condition}-seed{seed}"] = filter_report(
                 judge, triples)
