@@ -209,13 +209,17 @@ class GeneratorModelHandler(ModelHandler):
 
 
 class ClassifierModelHandler(ModelHandler):
-    """(query, document) pairs in, each grade's probability out."""
+    """(query, document) pairs in, each grade's probability out; progress against `at_most`
+    pairs (an upper bound: empty and repeated queries are dropped before scoring)."""
 
-    def __init__(self, settings: QgenSettings) -> None:
+    def __init__(self, settings: QgenSettings, what: str, at_most: int) -> None:
         super().__init__()  # batches come from RunOnContentBatches
         self._settings = settings
+        self._what = what
+        self._at_most = at_most
 
     def load_model(self) -> GradeClassifier:
+        self._progress = ProgressLog(self._what, "pairs", total=self._at_most, bound=True)
         _use_threads(self._settings.threads)
         folder = model_store.local_folder(self._settings.classifier_folder, "classifier")
         return GradeClassifier.load(folder, self._settings.device)
@@ -224,6 +228,7 @@ class ClassifierModelHandler(ModelHandler):
         probabilities = model.probabilities(
             [q for q, _ in batch], [d for _, d in batch],
             self._settings.classifier_training.settings.pair_tokens, batch_size=len(batch))
+        self._progress.add(len(batch))
         return [PredictionResult(pair, row) for pair, row in zip(batch, probabilities)]
 
     def get_metrics_namespace(self) -> str:
@@ -310,7 +315,8 @@ class RankOwnDocuments(beam.PTransform):
         expected = s.generator_inputs * s.queries_per_grade * s.round_trip.documents
         others = (pairs
                   | "Score comparisons" >> RunOnContentBatches(
-                      ClassifierModelHandler(s), s.batch_size,
+                      ClassifierModelHandler(s, "qgen: round-trip comparisons scored", expected),
+                      s.batch_size,
                       bucket_count(expected, s.batch_size, s.length_sort_batches),
                       s.length_sort_batches > 0, label="Score comparisons")
                   | "Comparison relevance" >> beam.Map(
@@ -355,7 +361,8 @@ class GenerateQueries(beam.PTransform):
             generated.kept
             | "Pair with document" >> beam.Map(lambda item: (item, (item.query, item.doc_text)))
             | "Score grades" >> RunOnContentBatches(
-                ClassifierModelHandler(s), s.batch_size,
+                ClassifierModelHandler(s, "qgen: queries scored", expected * s.queries_per_grade),
+                s.batch_size,
                 bucket_count(expected * s.queries_per_grade, s.batch_size,
                              s.length_sort_batches), by_length, label="Score")
             | "Scored rows" >> beam.ParDo(_ScoredRowFn(s)).with_outputs("judged", main="rows"))
