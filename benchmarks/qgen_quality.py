@@ -112,6 +112,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--filter-reports", nargs="*", default=list("deghj"),
                         choices=list("deghj"), help="filters whose kept queries the judge "
                         "checks per seed (none: e.g. for a second process sharing the work)")
+    parser.add_argument("--no-rebuild", action="store_true",
+                        help="evaluate the versions already published for each seed (e.g. by "
+                        "earlier --generate-only runs) without running the rebuild again")
     parser.add_argument("--generate-only", action="store_true",
                         help="run the pipelines and stop (e.g. to start them early)")
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
@@ -156,24 +159,42 @@ def write_config(args: argparse.Namespace, mode: str, seed: int) -> Path:
     return path
 
 
-def _latest(root: Path, dataset: str) -> tuple[pl.DataFrame, dict]:
-    folder = root / dataset / (root / dataset / "LATEST").read_text().strip()
+def _published(folder: Path) -> tuple[pl.DataFrame, dict]:
     return (pl.read_parquet(folder / "data" / "*.parquet"),
             json.loads((folder / "manifest.json").read_text()))
 
 
+def _version_of(root: Path, dataset: str, wanted) -> Path:
+    """The newest complete version of `dataset` whose manifest `wanted` accepts: LATEST is not
+    enough when two processes rebuild other seeds into the same root at once."""
+    found = [folder for folder in (root / dataset).iterdir() if (folder / "manifest.json").exists()
+             and wanted(json.loads((folder / "manifest.json").read_text()))]
+    if not found:
+        raise SystemExit(f"no {dataset} version in {root} matches")
+    return max(found, key=lambda folder: (folder / "manifest.json").stat().st_mtime)
+
+
 def generate(args: argparse.Namespace, mode: str, seed: int) -> dict:
-    """Run the rebuild (a no-op when already published); the scored queries and the kept ones
-    (`scored`, `kept`) with their manifests (`scored_manifest`, `kept_manifest`)."""
+    """Run the rebuild (a no-op when already published; skipped with --no-rebuild); the seed's
+    scored queries and the kept ones (`scored`, `kept`) with their manifests
+    (`scored_manifest`, `kept_manifest`)."""
     config = write_config(args, mode, seed)
-    log(f"rebuild {config.name}")
-    started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "pipelines.cli", "rebuild", str(config)], check=True,
-                   env=os.environ | {"HF_HUB_OFFLINE": "1", "GX_ANALYTICS_ENABLED": "false"})
-    log(f"rebuild {config.name}: {eta(time.perf_counter() - started)}")
+    if not args.no_rebuild:
+        log(f"rebuild {config.name}")
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "pipelines.cli", "rebuild", str(config)],
+                       check=True, env=os.environ | {"HF_HUB_OFFLINE": "1",
+                                                     "GX_ANALYTICS_ENABLED": "false"})
+        log(f"rebuild {config.name}: {eta(time.perf_counter() - started)}")
     root = args.split / "roots" / mode
-    scored, scored_manifest = _latest(root, "scored_queries")
-    kept, kept_manifest = _latest(root, "synthetic_queries")
+    section = yaml.safe_load(config.read_text())["stages"]["qgen"]
+    scored, scored_manifest = _published(_version_of(
+        root, "scored_queries", lambda manifest: manifest["seeds"]["seed"] == seed and all(
+            manifest["config"]["qgen"].get(key) == value for key, value in section.items()
+            if key in ("round_trip_documents", "queries_per_grade", "train_steps"))))
+    kept, kept_manifest = _published(_version_of(
+        root, "synthetic_queries",
+        lambda manifest: manifest["parents"] == {"scored_queries": scored_manifest["version"]}))
     return {"scored": scored, "kept": kept, "scored_manifest": scored_manifest,
             "kept_manifest": kept_manifest}
 
