@@ -1,6 +1,6 @@
 """Beam wiring for qgen_filter: scored queries -> copied, unfaithful and (optionally) round-trip
-inconsistent ones dropped (or marked) -> synthetic_queries rows, with how many of each grade were scored and kept. Row by row: no
-model runs, no shuffle but the counts."""
+inconsistent ones dropped (or marked) -> synthetic_queries rows, with how many of each grade
+were scored and kept. Row by row: no model runs, no shuffle but the counts."""
 
 from dataclasses import dataclass
 
