@@ -4,7 +4,7 @@ document and a seeded sample of other target documents; the own document's rank 
 published, and qgen_filter may keep a query only when that rank is in the top k. Free of Beam.
 
 The other documents come from a bounded pool (`round_trip_pool` target documents with the
-smallest seeded hash, the same set on any runner), so no worker holds the whole target."""
+largest seeded hash, the same set on any runner), so no worker holds the whole target."""
 
 import hashlib
 from dataclasses import dataclass

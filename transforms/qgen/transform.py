@@ -273,8 +273,6 @@ def _rounded(probabilities) -> list[float]:
 def _comparison_pairs(row, settings: QgenSettings, pool: list[tuple[str, str]]):
     """A scored row of a checked grade -> ((doc_id, query, other id), (query, other text)) for
     each sampled other document."""
-    if not checked(row["grade"], settings.scheme):
-        return
     for other_id, other_text in comparison_documents(
             pool, row["doc_id"], row["query"], settings.round_trip.documents, settings.seed):
         yield (row["doc_id"], row["query"], other_id), (row["query"], other_text)
@@ -284,8 +282,6 @@ def _ranked_row(joined, scheme: GradeScheme):
     _, grouped = joined
     (row,) = grouped["row"]
     others = list(grouped["others"])
-    if not checked(row["grade"], scheme):
-        return row
     own = relevance(row["grade_probabilities"], scheme)
     return {**row, "own_document_rank": own_document_rank(own, others)}
 
@@ -311,7 +307,11 @@ class RankOwnDocuments(beam.PTransform):
                     s.round_trip.pool, key=lambda row: pool_priority(row["id"], s.seed))
                 | "Pool documents" >> beam.Map(
                     lambda rows: [(row["id"], row["text"]) for row in rows]))
-        pairs = rows | "Comparison pairs" >> beam.FlatMap(_comparison_pairs, s, AsSingleton(pool))
+        # Rows of an unchecked grade skip the comparisons and the join.
+        unchecked, to_check = rows | "Checked grades" >> beam.Partition(
+            lambda row, _: int(checked(row["grade"], s.scheme)), 2)
+        pairs = to_check | "Comparison pairs" >> beam.FlatMap(
+            _comparison_pairs, s, AsSingleton(pool))
         expected = s.generator_inputs * s.queries_per_grade * s.round_trip.documents
         others = (pairs
                   | "Score comparisons" >> RunOnContentBatches(
@@ -321,11 +321,12 @@ class RankOwnDocuments(beam.PTransform):
                       s.length_sort_batches > 0, label="Score comparisons")
                   | "Comparison relevance" >> beam.Map(
                       lambda kv: (kv[0][:2], relevance(_rounded(kv[1].inference), s.scheme))))
-        keyed = rows | "Key rows by query" >> beam.Map(
+        keyed = to_check | "Key rows by query" >> beam.Map(
             lambda row: ((row["doc_id"], row["query"]), row))
-        return ({"row": keyed, "others": others}
-                | "Join comparisons" >> beam.CoGroupByKey()
-                | "Own document rank" >> beam.Map(_ranked_row, s.scheme))
+        ranked = ({"row": keyed, "others": others}
+                  | "Join comparisons" >> beam.CoGroupByKey()
+                  | "Own document rank" >> beam.Map(_ranked_row, s.scheme))
+        return (ranked, unchecked) | "Checked and unchecked rows" >> beam.Flatten()
 
 
 class GenerateQueries(beam.PTransform):
