@@ -354,12 +354,18 @@ def faithfulness(judge: GradeClassifier, triples: pl.DataFrame) -> dict:
     labelled grade, and the judge's grade distribution."""
     predicted = grade_probabilities(judge, triples["query"].to_list(),
                                     triples["document"].to_list()).argmax(1)
-    labelled = np.array([SCHEME.index(g) for g in triples["grade"]])
+    return agreement(predicted, triples["grade"].to_list())
+
+
+def agreement(predicted: np.ndarray, grades: list[str]) -> dict:
+    """`faithfulness` from the judge's predicted grade indices, so that one judging of a seed's
+    scored queries serves every keep rule applied to them."""
+    labelled = np.array([SCHEME.index(g) for g in grades])
     per_grade = {name: float(np.mean(predicted[labelled == i] == i))
                  for i, name in enumerate(SCHEME.names) if np.any(labelled == i)}
     return {"agreement": float(np.mean(predicted == labelled)), "per_grade": per_grade,
             "judged_as": {name: float(np.mean(predicted == i))
-                          for i, name in enumerate(SCHEME.names)}, "pairs": len(triples)}
+                          for i, name in enumerate(SCHEME.names)}, "pairs": len(grades)}
 
 
 def chance_scores(test: pl.DataFrame, seeds: list[int]) -> dict:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-from qgen_quality import CLASSIFIER, SCHEME, decided, faithfulness, judged_triples
+from qgen_quality import CLASSIFIER, SCHEME, agreement, decided, grade_probabilities, judged_triples
 from transfer import log, mean_sd
 
 from transforms.qgen.classifier import GradeClassifier, calibration_split, threshold_curves
@@ -75,6 +75,9 @@ def main() -> None:
     for seed in args.seeds:
         scored_all, manifest = scored_of_seed(root, seed)
         log(f"seed {seed}: scored_queries@{manifest['version']}, {len(scored_all):,} queries")
+        # The judge reads every scored query once; each rule's kept rows take their verdicts.
+        scored_all = scored_all.with_columns(pl.Series("judged", grade_probabilities(
+            judge, scored_all["query"].to_list(), scored_all["doc_text"].to_list()).argmax(1)))
         if len(rules) == 1:  # the same trained classifier for every seed (train_seed 0)
             classifier = GradeClassifier.load(
                 str(Path(manifest["models"]["classifier_folder"]) / "classifier"))
@@ -86,12 +89,11 @@ def main() -> None:
         for name, thresholds in rules.items():
             for copy_rule in ("contained", "whole"):
                 kept = decided(scored_all, thresholds, copy_rule)
-                triples = kept.select("query", "doc_id", pl.col("doc_text").alias("document"),
-                                      "grade")
-                counts = dict(triples["grade"].value_counts().iter_rows())
+                counts = dict(kept["grade"].value_counts().iter_rows())
                 run = {"seed": seed, "rule": name, "copy_rule": copy_rule, "kept": counts,
                        "irrelevant_share": counts.get("Irrelevant", 0) / max(len(kept), 1),
-                       "faithfulness": faithfulness(judge, triples)}
+                       "faithfulness": agreement(kept["judged"].to_numpy(),
+                                                 kept["grade"].to_list())}
                 report["runs"].append(run)
                 log(f"  {name}, {copy_rule}: {len(kept):,} kept, Irrelevant "
                     f"{run['irrelevant_share']:.1%}, judge agrees "
