@@ -70,6 +70,7 @@ from transforms.distill.targets import NORMALISATIONS, TargetNormaliser
 from transforms.embed.encoder import DEFAULT_ENCODER, encoder_identity
 from transforms.progress import eta
 from transforms.prune.surrogates import spherical_kmeans
+from transforms.publish.versioning import code_version
 from transforms.student.distilled import (
     PRETRAIN_EPOCHS,
     PRETRAIN_LR,
@@ -198,13 +199,30 @@ def recovered(values: dict[int, float], none: dict[int, float], full: dict[int, 
 
 def distil(args: argparse.Namespace, real: RealTexts, table: TokenEmbeddingTable,
            student_config: StudentSettings, m: int, norm: str, seed: int) -> tuple:
-    """KRR-ST as the stage runs it: (X_s, mask, Y_s), the coreset rows, and the wall time."""
+    """KRR-ST as the stage runs it: (X_s, mask, Y_s), the coreset rows, and the wall time.
+
+    The result is kept in the work dir as plain arrays (`.npz`, read without pickle), keyed by
+    the distillation's settings, the token table and the stage's distillation code, so a
+    pre-training variant (`--epochs`, `--pretrain-lr`) reuses it instead of distilling again;
+    the wall time reported is the original run's."""
     settings = DistillSettings(
         krr=KrrStSettings(m=m, pool_size=args.pool_size, pool_steps=args.pool_steps,
                           real_batch=args.real_batch, steps=args.steps, seed=seed),
         student=student_config, device="cpu", target_normalisation=norm,
         checkpoint_folder=str(args.work_dir / f"distill-checkpoints-{m}-{norm}-{seed}"),
         checkpoint_every=args.steps)
+    identity = json.dumps({"settings": asdict(settings.krr), "student": asdict(student_config),
+                           "norm": norm, "table": table_identity(table),
+                           "code": code_version(distill.__module__)}, sort_keys=True)
+    cached = args.work_dir / (f"distilled-{m}-{norm}-{seed}-"
+                              f"{hashlib.sha256(identity.encode()).hexdigest()[:12]}.npz")
+    if cached.exists():
+        with np.load(cached, allow_pickle=False) as saved:
+            log(f"seed {seed}: KRR-ST m={m} ({norm}) from {cached.name} (distilled in "
+                f"{eta(float(saved['seconds']))})")
+            return ((torch.from_numpy(saved["x_s"]), torch.from_numpy(saved["mask_s"]),
+                     torch.from_numpy(saved["y_s"])), saved["coreset"],
+                    float(saved["seconds"]))
     shutil.rmtree(settings.checkpoint_folder, ignore_errors=True)  # a fresh run, timed
     distilling = time.perf_counter()
     result = distill(settings, real, table)
@@ -216,7 +234,10 @@ def distil(args: argparse.Namespace, real: RealTexts, table: TokenEmbeddingTable
     distiller = result.distiller
     nearest = RealNeighbours.of(distiller, result.real)
     coreset = np.array([i for _, i in nearest.coreset()])
-    return ((distiller.x_s.detach(), distiller.mask_s, distiller.y_s.detach()), coreset, seconds)
+    x_s, mask_s, y_s = distiller.x_s.detach(), distiller.mask_s, distiller.y_s.detach()
+    np.savez(cached, x_s=x_s.numpy(), mask_s=mask_s.numpy(), y_s=y_s.numpy(), coreset=coreset,
+             seconds=seconds)
+    return ((x_s, mask_s, y_s), coreset, seconds)
 
 
 def main() -> None:

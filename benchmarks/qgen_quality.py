@@ -27,8 +27,12 @@ generated, e.g. c without `--modes unconditioned`, is skipped):
      own product in the top `--round-trip-top-k` of it and `--round-trip-documents` other
      target-train products (the stage's `own_document_rank`; round-trip consistency)
   k  b + j, mixed half and half
+  l  d through the per-grade `--thresholds` given (e.g. those F0.25 chooses on the calibration
+     slice, from `qgen_thresholds.py`: what `stages.qgen.faithfulness_threshold.<grade>` sets),
+     dropping only queries that are the whole title
+  m  b + l, mixed half and half
 
-g, h and j are decided here from the stage's `scored_queries` with the stage's own functions
+g, h, j and l are decided here from the stage's `scored_queries` with the stage's own functions
 (`transforms.qgen.filters`), so no model runs for them. Metrics: macro-F1 and accuracy over the
 grades, and nDCG@10 per test query (products ranked by the classifier's expected grade; gain =
 grade index) over queries whose judged products do not all share a grade, and again over those of
@@ -83,9 +87,11 @@ CONDITIONS = {
     "i": "source labels + (g)",
     "j": "(h) + round-trip: own product in the top k",
     "k": "source labels + (j)",
+    "l": "conditioned QGen + the --thresholds given, only whole-title copies dropped",
+    "m": "source labels + (l)",
 }
 # Conditions whose synthetic pairs the judge checks.
-JUDGED = "cdeghj"
+JUDGED = "cdeghjl"
 
 
 def parse_args() -> argparse.Namespace:
@@ -107,10 +113,13 @@ def parse_args() -> argparse.Namespace:
                         help="stages.qgen.round_trip_documents of the rebuild (0: off)")
     parser.add_argument("--round-trip-top-k", type=int, default=1,
                         help="the own product's rank a query of (j) and (k) needs")
+    parser.add_argument("--thresholds", type=per_grade, default=None,
+                        help="per-grade thresholds of (l) and (m), e.g. "
+                        "Irrelevant=0.66,Partial=0.37,Exact=0.67")
     parser.add_argument("--conditions", nargs="+", default=list(CONDITIONS),
                         choices=list(CONDITIONS))
     parser.add_argument("--filter-reports", nargs="*", default=list("deghj"),
-                        choices=list("deghj"), help="filters whose kept queries the judge "
+                        choices=list("deghjl"), help="filters whose kept queries the judge "
                         "checks per seed (none: e.g. for a second process sharing the work)")
     parser.add_argument("--no-rebuild", action="store_true",
                         help="evaluate the versions already published for each seed (e.g. by "
@@ -119,7 +128,22 @@ def parse_args() -> argparse.Namespace:
                         help="run the pipelines and stop (e.g. to start them early)")
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/work/qgen_quality.json"))
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.thresholds is None and {"l", "m"} & set(args.conditions + args.filter_reports):
+        parser.error("conditions l and m need --thresholds")
+    return args
+
+
+def per_grade(text: str) -> dict[str, float]:
+    """`Irrelevant=0.66,Partial=0.37,Exact=0.67` -> a threshold per grade of the scheme."""
+    try:
+        thresholds = {grade.strip(): float(value) for grade, value in
+                      (item.split("=", 1) for item in text.split(","))}
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"expected GRADE=NUMBER,...: {error}") from None
+    if set(thresholds) != set(SCHEME.names):
+        raise argparse.ArgumentTypeError(f"give one threshold for each of {SCHEME.names}")
+    return thresholds
 
 
 def write_generation_documents(split: Path, count: int) -> Path:
@@ -254,12 +278,14 @@ def mixed_half_and_half(real: pl.DataFrame, synthetic: pl.DataFrame) -> pl.DataF
     return pl.concat([real, *[synthetic] * repeats])
 
 
-def filtered_queries(condition: str, generation: dict, round_trip_top_k: int
-                     ) -> pl.DataFrame:
-    """The conditioned queries of a filtered condition (e, g, h, j; f, i and k mix e, g and
-    j)."""
+def filtered_queries(condition: str, generation: dict, round_trip_top_k: int,
+                     given_thresholds: dict[str, float] | None) -> pl.DataFrame:
+    """The conditioned queries of a filtered condition (e, g, h, j, l; f, i, k and m mix e, g,
+    j and l)."""
     if condition in "ef":
         return generation["kept"]
+    if condition in "lm":
+        return decided(generation["scored"], given_thresholds, "whole")
     thresholds = generation["kept_manifest"]["reports"]["filter"]["thresholds"]
     if condition in "gi":
         return decided(generation["scored"], None, "contained")
@@ -269,8 +295,8 @@ def filtered_queries(condition: str, generation: dict, round_trip_top_k: int
 
 
 def training_pairs(condition: str, seed: int, real: dict[str, pl.DataFrame],
-                   generated: dict[tuple[str, int], dict], round_trip_top_k: int
-                   ) -> pl.DataFrame:
+                   generated: dict[tuple[str, int], dict], round_trip_top_k: int,
+                   given_thresholds: dict[str, float] | None) -> pl.DataFrame:
     if condition in real:
         return real[condition]
     if condition == "c":
@@ -278,8 +304,9 @@ def training_pairs(condition: str, seed: int, real: dict[str, pl.DataFrame],
     conditioned = generated[("conditioned", seed)]
     if condition == "d":
         return synthetic_triples(conditioned["scored"])
-    synthetic = synthetic_triples(filtered_queries(condition, conditioned, round_trip_top_k))
-    return mixed_half_and_half(real["b"], synthetic) if condition in "fik" else synthetic
+    synthetic = synthetic_triples(filtered_queries(condition, conditioned, round_trip_top_k,
+                                                   given_thresholds))
+    return mixed_half_and_half(real["b"], synthetic) if condition in "fikm" else synthetic
 
 
 def balanced(triples: pl.DataFrame, seed: int) -> pl.DataFrame:
@@ -404,7 +431,8 @@ def summary_table(runs: list[dict], chance: dict) -> str:
 
 
 # (condition, baseline) pairs whose per-seed macro-F1 differences the summary prints.
-PAIRED = (("e", "b"), ("f", "b"), ("j", "e"), ("k", "f"), ("k", "b"))
+PAIRED = (("e", "b"), ("f", "b"), ("j", "e"), ("k", "f"), ("k", "b"), ("l", "e"), ("m", "f"),
+          ("m", "b"))
 
 
 def paired_lines(runs: list[dict]) -> str:
@@ -477,7 +505,8 @@ def main() -> None:
         if ("conditioned", seed) not in generated:
             continue
         for condition in args.filter_reports:
-            triples = training_pairs(condition, seed, real, generated, args.round_trip_top_k)
+            triples = training_pairs(condition, seed, real, generated, args.round_trip_top_k,
+                                     args.thresholds)
             report.setdefault("filters", {})[f"{condition}-seed{seed}"] = filter_report(
                 judge, triples)
             kept = report["filters"][f"{condition}-seed{seed}"]
@@ -486,12 +515,13 @@ def main() -> None:
                 f"{kept['faithfulness']['agreement']:.3f} {kept['faithfulness']['per_grade']}")
     args.out.write_text(json.dumps(report, indent=1))
     done = {(r["condition"], r["seed"]) for r in report["runs"]}
-    needs = {"c": "unconditioned"} | dict.fromkeys("defghijk", "conditioned")
+    needs = {"c": "unconditioned"} | dict.fromkeys("defghijklm", "conditioned")
     todo = [(c, s) for s in args.seeds for c in args.conditions if (c, s) not in done
             and (c not in needs or (needs[c], s) in generated)]
     started = time.perf_counter()
     for number, (condition, seed) in enumerate(todo, start=1):
-        triples = training_pairs(condition, seed, real, generated, args.round_trip_top_k)
+        triples = training_pairs(condition, seed, real, generated, args.round_trip_top_k,
+                                 args.thresholds)
         log(f"[{number}/{len(todo)}] ({condition}) {CONDITIONS[condition]}, seed {seed}: "
             f"{len(triples):,} training pairs")
         classifier = train_classifier(triples, args.eval_steps, seed)
