@@ -130,8 +130,9 @@ class EmbedConfig(_Strict):
     precision: Literal["fp32", "int8"] = Field(
         default="fp32", description="int8: dynamic per-channel quantised weights (onnx only)")
     threads: int | None = Field(
-        default=None, gt=0, description="intra-op threads per worker process; default: the "
-        "library's (one per core)")
+        default=None, gt=0, description="threads per worker process (torch on a CPU: chunks of "
+        "32 texts encoded at once, one per thread; onnx: ONNX Runtime's intra-op threads); "
+        "default: one per core")
     num_shards: int = Field(default=0, ge=0, description=SHARDS)
 
     @model_validator(mode="after")

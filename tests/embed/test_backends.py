@@ -25,9 +25,9 @@ TEXTS = ["where is my card?", "I was charged twice for one coffee",
          "how do I change the PIN of the card that arrived yesterday in the post?"]
 
 
-def _vectors(**settings) -> np.ndarray:
+def _vectors(texts: list[str] = TEXTS, **settings) -> np.ndarray:
     return np.stack(SentenceEncoder(EncoderSettings(DEFAULT_ENCODER, 128, "cpu", **settings))
-                    .encode(TEXTS))
+                    .encode(texts))
 
 
 @pytest.fixture(scope="module")
@@ -51,12 +51,23 @@ def test_onnx_fp32_gives_the_torch_vectors_and_int8_close_ones(exported):
 
 
 def test_thread_counts_do_not_change_a_vector(exported):
+    texts = [f"{text} ({copy})" for copy in range(12) for text in TEXTS]  # several torch chunks
     threads = torch.get_num_threads()
     try:
         for settings in ({}, {"backend": "onnx", "onnx_file": exported["fp32"]},
                          {"backend": "onnx", "precision": "int8", "onnx_file": exported["int8"]}):
-            assert np.array_equal(_vectors(threads=1, **settings),
-                                  _vectors(threads=2, **settings)), settings
+            assert np.array_equal(_vectors(threads=1, texts=texts, **settings),
+                                  _vectors(threads=2, texts=texts, **settings)), settings
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_encoding_leaves_the_process_thread_count_as_it_was():
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        _vectors(threads=1)
+        assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(threads)
 

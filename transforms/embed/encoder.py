@@ -8,6 +8,7 @@ is downloaded at run time. Any Hugging Face id (already in the local cache) or f
 
 import hashlib
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,13 @@ DEFAULT_ENCODER = "all-MiniLM-L6-v2"
 # How every model, tokenizer and config is loaded: from disk only, and never running code that a
 # model folder ships (`auto_map`), so a folder cannot execute anything and nothing prompts.
 LOCAL_ONLY = {"local_files_only": True, "trust_remote_code": False}
+# Texts per forward pass of the torch backend on a CPU. Each such chunk runs on one thread (the
+# `threads` setting is how many chunks run at once), because a CPU BLAS may split one product's
+# sums differently by thread count (seen on an Intel Xeon with AVX-512 and AMX: one batch on 1 and
+# on 2 intra-op threads differed by up to 5e-8 per component), and a vector must not depend on how
+# many threads computed it. Chunks are cut from the content batch in order, so their makeup depends
+# on the data alone.
+CPU_CHUNK_TEXTS = 32
 
 
 class EncoderUnavailable(RuntimeError):
@@ -143,7 +151,7 @@ class EncoderSettings:
     device: str
     backend: str = "torch"  # or "onnx": `onnx_file` is then the exported encoder
     precision: str = "fp32"
-    threads: int | None = None  # intra-op threads; None: the library's default
+    threads: int | None = None  # parallel threads; None: the library's default (one per core)
     onnx_file: str | None = None
 
 
@@ -168,8 +176,6 @@ class SentenceEncoder:
             else:
                 model = AutoModel.from_pretrained(location, **LOCAL_ONLY).eval()
                 model.to(settings.device)
-                if settings.threads:
-                    torch.set_num_threads(settings.threads)
                 self._hidden = lambda batch: model(**batch).last_hidden_state
         except (OSError, ValueError) as error:  # ValueError: the folder needs its own code
             raise EncoderUnavailable(
@@ -178,13 +184,39 @@ class SentenceEncoder:
         self.pooling = pooling_of(settings.model, _weights_folder(settings.model))
         self._torch = torch
         self._settings = settings
+        self._chunk_pool = None
+        if settings.backend == "torch" and settings.device == "cpu":
+            self._chunk_pool = ThreadPoolExecutor(settings.threads or torch.get_num_threads(),
+                                                  thread_name_prefix="encode-chunk")
 
     def encode(self, texts: list[str]) -> list[np.ndarray | None]:
         """One float32 vector per text; None for a text with no token besides the special ones."""
+        if self._chunk_pool is None:  # ONNX Runtime's threads and a GPU give the same vectors
+            return self._vectors(self._tokenize(texts))
         torch = self._torch
-        batch = self.tokenizer(texts, padding=True, truncation=True,
-                               max_length=self._settings.max_length, return_tensors="pt",
-                               return_special_tokens_mask=True)
+        # Tokenised here, not in the pool: a fast tokenizer is not safe to call from two threads.
+        chunks = [self._tokenize(texts[start:start + CPU_CHUNK_TEXTS])
+                  for start in range(0, len(texts), CPU_CHUNK_TEXTS)]
+        threads = torch.get_num_threads()
+        try:
+            encoded = list(self._chunk_pool.map(self._vectors_on_one_thread, chunks))
+        finally:
+            torch.set_num_threads(threads)  # the chunks set the process-wide BLAS count to 1
+        return [vector for chunk in encoded for vector in chunk]
+
+    def _tokenize(self, texts: list[str]) -> dict:
+        """`texts` as one batch of token ids, padded to the longest of them."""
+        return self.tokenizer(texts, padding=True, truncation=True,
+                              max_length=self._settings.max_length, return_tensors="pt",
+                              return_special_tokens_mask=True)
+
+    def _vectors_on_one_thread(self, batch: dict) -> list[np.ndarray | None]:
+        self._torch.set_num_threads(1)
+        return self._vectors(batch)
+
+    def _vectors(self, batch: dict) -> list[np.ndarray | None]:
+        """One forward pass over a tokenised batch, pooled."""
+        torch = self._torch
         special = batch.pop("special_tokens_mask")
         batch = {k: v.to(self._settings.device) for k, v in batch.items()}
         with torch.inference_mode():
