@@ -2,6 +2,7 @@
 counts, and the stage: onnx vectors carry their own encoder identity and never reuse torch ones."""
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +61,15 @@ def test_thread_counts_do_not_change_a_vector(exported):
                                   _vectors(threads=2, texts=texts, **settings)), settings
     finally:
         torch.set_num_threads(threads)
+
+
+def test_calls_from_two_threads_at_once_give_the_vectors_of_one_call():
+    encoder = SentenceEncoder(EncoderSettings(DEFAULT_ENCODER, 128, "cpu", threads=2))
+    texts = [f"{text} ({copy})" for copy in range(12) for text in TEXTS]
+    alone = np.stack(encoder.encode(texts))
+    with ThreadPoolExecutor(2) as callers:
+        together = list(callers.map(lambda _: np.stack(encoder.encode(texts)), range(4)))
+    assert all(np.array_equal(alone, vectors) for vectors in together)
 
 
 def test_encoding_leaves_the_process_thread_count_as_it_was():

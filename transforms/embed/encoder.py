@@ -8,6 +8,7 @@ is downloaded at run time. Any Hugging Face id (already in the local cache) or f
 
 import hashlib
 import json
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -188,20 +189,26 @@ class SentenceEncoder:
         if settings.backend == "torch" and settings.device == "cpu":
             self._chunk_pool = ThreadPoolExecutor(settings.threads or torch.get_num_threads(),
                                                   thread_name_prefix="encode-chunk")
+        # One call at a time: RunInference may share the model between a worker's threads; one
+        # call's restoring the thread count must not land while another's chunks compute, and
+        # the tokenizer must not run in two threads at once.
+        self._one_call = threading.Lock()
 
     def encode(self, texts: list[str]) -> list[np.ndarray | None]:
         """One float32 vector per text; None for a text with no token besides the special ones."""
         if self._chunk_pool is None:  # ONNX Runtime's threads and a GPU give the same vectors
             return self._vectors(self._tokenize(texts))
         torch = self._torch
-        # Tokenised here, not in the pool: a fast tokenizer is not safe to call from two threads.
-        chunks = [self._tokenize(texts[start:start + CPU_CHUNK_TEXTS])
-                  for start in range(0, len(texts), CPU_CHUNK_TEXTS)]
-        threads = torch.get_num_threads()
-        try:
-            encoded = list(self._chunk_pool.map(self._vectors_on_one_thread, chunks))
-        finally:
-            torch.set_num_threads(threads)  # the chunks set the process-wide BLAS count to 1
+        with self._one_call:
+            # Tokenised here, not in the pool: a fast tokenizer is not safe to call from two
+            # threads at once.
+            chunks = [self._tokenize(texts[start:start + CPU_CHUNK_TEXTS])
+                      for start in range(0, len(texts), CPU_CHUNK_TEXTS)]
+            threads = torch.get_num_threads()
+            try:
+                encoded = list(self._chunk_pool.map(self._vectors_on_one_thread, chunks))
+            finally:
+                torch.set_num_threads(threads)  # the chunks set the process-wide BLAS count to 1
         return [vector for chunk in encoded for vector in chunk]
 
     def _tokenize(self, texts: list[str]) -> dict:
