@@ -100,6 +100,15 @@ def sample(items: list, n: int, seed: int) -> list:
     return random.Random(seed).sample(items, min(n, len(items)))
 
 
+def timing_corpora(data: Path, intent: Path, texts: int) -> dict[str, list[str]]:
+    """The timed corpora: `texts` Banking77 test utterances and as many distinct Home Depot
+    product titles, seeded samples."""
+    banking_test, _ = read_csv_texts(intent / "target_test.csv")
+    titles = pd.read_csv(data / "homedepot" / "train.csv.zip",
+                         encoding="latin-1")["product_title"].drop_duplicates().tolist()
+    return {"banking77": sample(banking_test, texts, 0), "homedepot": sample(titles, texts, 1)}
+
+
 def plain_loop(texts: list[str]) -> np.ndarray:
     """What one writes without the stage: arrival order, fixed batches, mean pooling."""
     from transformers import AutoModel, AutoTokenizer
@@ -202,11 +211,7 @@ def main() -> None:
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
 
-    banking_test, _ = read_csv_texts(args.intent / "target_test.csv")
-    titles = pd.read_csv(args.data / "homedepot" / "train.csv.zip",
-                         encoding="latin-1")["product_title"].drop_duplicates().tolist()
-    corpora = {"banking77": sample(banking_test, args.texts, 0),
-               "homedepot": sample(titles, args.texts, 1)}
+    corpora = timing_corpora(args.data, args.intent, args.texts)
     root = tempfile.mkdtemp(prefix="embed-bench-")
     onnx_files = {}
     for precision in ("fp32", "int8"):

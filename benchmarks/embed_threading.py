@@ -15,13 +15,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
-from embed_performance import read_csv_texts, sample
+from embed_performance import BATCH, MAX_LENGTH, timing_corpora
 
 from transforms.embed.encoder import DEFAULT_ENCODER, EncoderSettings, SentenceEncoder
-
-BATCH, MAX_LENGTH = 64, 128
 
 
 def batches_of(texts: list[str]) -> list[list[str]]:
@@ -55,11 +52,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/work/embed_threading.json"))
     args = parser.parse_args()
 
-    banking, _ = read_csv_texts(args.intent / "target_test.csv")
-    titles = pd.read_csv(args.data / "homedepot" / "train.csv.zip",
-                         encoding="latin-1")["product_title"].drop_duplicates().tolist()
-    corpora = {"banking77": sample(banking, args.texts, 0),
-               "homedepot": sample(titles, args.texts, 1)}
+    corpora = timing_corpora(args.data, args.intent, args.texts)
     encoders = {threads: SentenceEncoder(EncoderSettings(DEFAULT_ENCODER, MAX_LENGTH, "cpu",
                                                          threads=threads))
                 for threads in (1, 2)}

@@ -24,6 +24,8 @@ from transforms.publish import store
 TEXTS = ["where is my card?", "I was charged twice for one coffee",
          "cordless drill with two batteries and a charger", "x", "refund",
          "how do I change the PIN of the card that arrived yesterday in the post?"]
+# enough texts for several of the torch backend's chunks
+MANY_TEXTS = [f"{text} ({copy})" for copy in range(12) for text in TEXTS]
 
 
 def _vectors(texts: list[str] = TEXTS, **settings) -> np.ndarray:
@@ -52,23 +54,21 @@ def test_onnx_fp32_gives_the_torch_vectors_and_int8_close_ones(exported):
 
 
 def test_thread_counts_do_not_change_a_vector(exported):
-    texts = [f"{text} ({copy})" for copy in range(12) for text in TEXTS]  # several torch chunks
     threads = torch.get_num_threads()
     try:
         for settings in ({}, {"backend": "onnx", "onnx_file": exported["fp32"]},
                          {"backend": "onnx", "precision": "int8", "onnx_file": exported["int8"]}):
-            assert np.array_equal(_vectors(threads=1, texts=texts, **settings),
-                                  _vectors(threads=2, texts=texts, **settings)), settings
+            assert np.array_equal(_vectors(threads=1, texts=MANY_TEXTS, **settings),
+                                  _vectors(threads=2, texts=MANY_TEXTS, **settings)), settings
     finally:
         torch.set_num_threads(threads)
 
 
 def test_calls_from_two_threads_at_once_give_the_vectors_of_one_call():
     encoder = SentenceEncoder(EncoderSettings(DEFAULT_ENCODER, 128, "cpu", threads=2))
-    texts = [f"{text} ({copy})" for copy in range(12) for text in TEXTS]
-    alone = np.stack(encoder.encode(texts))
+    alone = np.stack(encoder.encode(MANY_TEXTS))
     with ThreadPoolExecutor(2) as callers:
-        together = list(callers.map(lambda _: np.stack(encoder.encode(texts)), range(4)))
+        together = list(callers.map(lambda _: np.stack(encoder.encode(MANY_TEXTS)), range(4)))
     assert all(np.array_equal(alone, vectors) for vectors in together)
 
 
